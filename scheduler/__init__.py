@@ -1,0 +1,1 @@
+"""The application layer of wbl-scheduler: the `wbl` CLI, synthetic rounds, and later the database glue."""
