@@ -1,0 +1,280 @@
+"""Which (student, slot) pairs are allowed (H3-H7), computed before any model is built.
+
+Only opportunities in a student's clusters (all of them when the student names none) or in the
+student's preferences are candidates; the rest refuse the student for `no_cluster_match`.
+Candidates are checked in vectorised blocks of pairs, rule by rule, and each refused pair is
+counted under its reason code so that every unplaced student can be explained without a
+second pass. The rules are one function each, named after the spec's rule.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from solver.instance import BoolArray, Instance, IntArray
+from solver.problem import MODES
+from solver.travel import UNREACHABLE, estimate_matrix, haversine_pairs
+
+# Reason codes of the spec; the position is the column in `Eligibility.refusals`.
+OPPORTUNITY_REASONS: tuple[str, ...] = (
+    "too_young",
+    "grade",
+    "missing_credential",
+    "not_accepted",
+    "hazardous_minor",
+    "forbidden",
+    "no_transport_mode",
+    "commute_too_long",
+)
+SLOT_REASONS: tuple[str, ...] = ("schedule_conflict", "over_weekly_hours", "child_labour_hours")
+REASONS: tuple[str, ...] = OPPORTUNITY_REASONS + SLOT_REASONS
+
+# Pairs evaluated per vectorised block: bounds memory to a few hundred MB at any round size.
+CHUNK_PAIRS = 1 << 20
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Eligibility:
+    """Allowed pairs (parallel arrays) and, per student, how many opportunities refuse them."""
+
+    student: IntArray  # student index of each allowed pair
+    slot: IntArray  # slot index
+    minutes: IntArray  # t(s, o)
+    mode: IntArray  # index into MODES
+    refusals: IntArray  # (students, len(REASONS)): opportunities refusing for each reason
+    candidates: IntArray  # (students,): opportunities in the student's clusters or preferences
+
+    @property
+    def size(self) -> int:
+        return int(self.student.shape[0])
+
+
+# --- H3: eligibility rules on (student, opportunity) pairs -------------------------------------
+
+
+def too_young(inst: Instance, s: IntArray, o: IntArray) -> BoolArray:
+    """H3: under the opportunity's min_age, or under 14 for anything but job shadowing."""
+    age = inst.age[s]
+    return (age < inst.min_age[o]) | ((age < 14) & ~inst.job_shadow[o])
+
+
+def grade_too_low(inst: Instance, s: IntArray, o: IntArray) -> BoolArray:
+    """H3: below min_grade (a student without a grade fails any min_grade)."""
+    return inst.grade[s] < inst.min_grade[o]
+
+
+def missing_credential(inst: Instance, s: IntArray, o: IntArray) -> BoolArray:
+    """H3: the student lacks one of the opportunity's required credentials."""
+    result: BoolArray = ((inst.req_bits[o] & ~inst.cred_bits[s]) != 0).any(axis=1)
+    return result
+
+
+def not_accepted(inst: Instance, s: IntArray, o: IntArray) -> BoolArray:
+    """H3: the opportunity lists whom it accepts and the student is not among them."""
+    keys = s * inst.n_opps + o
+    return inst.has_accepts[o] & ~np.isin(keys, inst.accepted_keys)
+
+
+def hazardous_minor(inst: Instance, s: IntArray, o: IntArray) -> BoolArray:
+    """H3: hazardous work under 18, except student-learners of 16+ in apprenticeships or co-ops."""
+    age = inst.age[s]
+    exempt = inst.learner_kind[o] & (age >= 16)
+    return inst.hazardous[o] & (age < 18) & ~exempt
+
+
+def forbidden_pair(inst: Instance, s: IntArray, o: IntArray) -> BoolArray:
+    """H3/H9: the coordinator forbade this pair."""
+    return np.isin(s * inst.n_opps + o, inst.forbidden_keys)
+
+
+# --- H4: commute --------------------------------------------------------------------------------
+
+
+class _Overrides:
+    """`travel` entries as sorted keys with one minutes column per mode (-1 absent, -2 null)."""
+
+    def __init__(self, inst: Instance) -> None:
+        rows: dict[int, list[int]] = defaultdict(lambda: [-1] * len(MODES))
+        for t in inst.problem.travel:
+            key = inst.student_ix[t.student] * inst.n_opps + inst.opp_ix[t.opportunity]
+            rows[key][MODES.index(t.mode)] = -2 if t.minutes is None else t.minutes
+        self.keys = np.array(sorted(rows), dtype=np.int64)
+        self.minutes = np.array([rows[k] for k in sorted(rows)], dtype=np.int64).reshape(
+            -1, len(MODES)
+        )
+
+    def lookup(self, keys: IntArray) -> IntArray:
+        """Per pair and mode: the override minutes, -1 for none, -2 for 'cannot make the trip'."""
+        out = np.full((keys.shape[0], len(MODES)), -1, dtype=np.int64)
+        if self.keys.size:
+            pos = np.searchsorted(self.keys, keys).clip(max=self.keys.size - 1)
+            hit = self.keys[pos] == keys
+            out[hit] = self.minutes[pos[hit]]
+        return out
+
+
+def commute(
+    inst: Instance, overrides: _Overrides, s: IntArray, o: IntArray
+) -> tuple[IntArray, IntArray]:
+    """H4: fastest usable mode and its minutes per pair (UNREACHABLE when no mode can go).
+
+    Ties go to the earlier mode of MODES (walk, bike, transit, car), as the spec orders them.
+    """
+    distance = haversine_pairs(
+        inst.origin_lat[s], inst.origin_lon[s], inst.opp_lat[o], inst.opp_lon[o]
+    )
+    forced = overrides.lookup(s * inst.n_opps + o)
+    best = np.full(s.shape[0], UNREACHABLE, dtype=np.int64)
+    best_mode = np.full(s.shape[0], -1, dtype=np.int64)
+    for m, mode in enumerate(MODES):
+        has_mode = (inst.mode_mask[s] >> m) & 1 == 1
+        estimate = estimate_matrix(distance, mode)
+        usable = np.ones(s.shape[0], dtype=np.bool_) if mode != "transit" else inst.transit_ok[o]
+        minutes = np.where(usable, estimate, UNREACHABLE)
+        minutes = np.where(forced[:, m] >= 0, forced[:, m], minutes)
+        minutes = np.where(forced[:, m] == -2, UNREACHABLE, minutes)
+        minutes = np.where(has_mode, minutes, UNREACHABLE)
+        better = minutes < best
+        best = np.where(better, minutes, best)
+        best_mode = np.where(better, m, best_mode)
+    return best, best_mode
+
+
+# --- H5-H7: rules on (student, slot) pairs ----------------------------------------------------
+
+
+def schedule_conflict(inst: Instance, s: IntArray, slot: IntArray, t: IntArray) -> BoolArray:
+    """H5: a weekly shift overlaps a busy block on its weekday once travel both ways is added."""
+    conflict = np.zeros(s.shape[0], dtype=np.bool_)
+    for j in range(inst.slot_day.shape[1]):
+        day = inst.slot_day[slot, j]
+        valid = day >= 0
+        if not valid.any():
+            continue
+        d = np.where(valid, day, 0)
+        cs, ce = inst.busy_start[s, d], inst.busy_end[s, d]  # (pairs, k)
+        bs = (inst.slot_start[slot, j] - t)[:, None]
+        be = (inst.slot_end[slot, j] + t)[:, None]
+        conflict |= valid & ((bs < ce) & (cs < be)).any(axis=1)
+    return conflict
+
+
+def over_weekly_hours(inst: Instance, s: IntArray, slot: IntArray) -> BoolArray:
+    """H6: the slot's weekly hours exceed the student's own limit."""
+    return inst.slot_weekly_minutes[slot] > inst.max_weekly_minutes[s]
+
+
+def child_labour_hours(inst: Instance, s: IntArray, slot: IntArray) -> BoolArray:
+    """H7: under 16, every kind but job shadowing keeps to the FLSA window and hour limits."""
+    return (inst.age[s] < 16) & ~inst.job_shadow[inst.slot_opp[slot]] & ~inst.slot_minor_ok[slot]
+
+
+# --- Candidate pairs and the whole pass ----------------------------------------------------------
+
+
+def _candidate_blocks(inst: Instance) -> Iterator[tuple[IntArray, IntArray]]:
+    """(student, opportunity) candidate pairs in blocks: cluster matches plus named preferences."""
+    groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
+    for i, st in enumerate(inst.problem.students):
+        groups[tuple(sorted(set(st.clusters)))].append(i)
+    all_opps = np.arange(inst.n_opps, dtype=np.int64)
+    for clusters, members in groups.items():
+        if clusters:
+            parts = [inst.cluster_opps[c] for c in clusters if c in inst.cluster_opps]
+            cand = np.unique(np.concatenate(parts)) if parts else all_opps[:0]
+        else:
+            cand = all_opps
+        if cand.size == 0:
+            continue
+        students = np.array(members, dtype=np.int64)
+        per_chunk = max(1, CHUNK_PAIRS // cand.size)
+        for a in range(0, students.size, per_chunk):
+            chunk = students[a : a + per_chunk]
+            yield np.repeat(chunk, cand.size), np.tile(cand, chunk.size)
+    # Preferences outside the student's clusters are chosen, so they are candidates too.
+    s_extra: list[int] = []
+    o_extra: list[int] = []
+    for i, st in enumerate(inst.problem.students):
+        wanted = set(st.clusters)
+        if not wanted:
+            continue
+        for oid in dict.fromkeys(st.preferences):
+            o = inst.opp_ix[oid]
+            if inst.problem.opportunities[o].cluster not in wanted:
+                s_extra.append(i)
+                o_extra.append(o)
+    for a in range(0, len(s_extra), CHUNK_PAIRS):
+        yield (
+            np.array(s_extra[a : a + CHUNK_PAIRS], dtype=np.int64),
+            np.array(o_extra[a : a + CHUNK_PAIRS], dtype=np.int64),
+        )
+
+
+def compute_eligibility(inst: Instance) -> Eligibility:
+    """Every allowed (student, slot) pair with its travel, and refusal counts per reason."""
+    n = inst.n_students
+    overrides = _Overrides(inst)
+    refusals = np.zeros((n, len(REASONS)), dtype=np.int64)
+    candidates = np.zeros(n, dtype=np.int64)
+    out_s: list[IntArray] = []
+    out_slot: list[IntArray] = []
+    out_t: list[IntArray] = []
+    out_mode: list[IntArray] = []
+    for s, o in _candidate_blocks(inst):
+        candidates += np.bincount(s, minlength=n)
+        minutes, mode = commute(inst, overrides, s, o)
+        fails = [
+            too_young(inst, s, o),
+            grade_too_low(inst, s, o),
+            missing_credential(inst, s, o),
+            not_accepted(inst, s, o),
+            hazardous_minor(inst, s, o),
+            forbidden_pair(inst, s, o),
+            minutes == UNREACHABLE,
+            (minutes != UNREACHABLE) & (minutes > inst.max_commute[s]),
+        ]
+        refused = np.zeros(s.shape[0], dtype=np.bool_)
+        for col, fail in enumerate(fails):
+            refusals[:, col] += np.bincount(s[fail], minlength=n)
+            refused |= fail
+        keep = ~refused
+        s, o, minutes, mode = s[keep], o[keep], minutes[keep], mode[keep]
+        # Expand each surviving (student, opportunity) pair to the opportunity's slots.
+        counts = inst.opp_slot_start[o + 1] - inst.opp_slot_start[o]
+        pair_id = np.repeat(np.arange(s.shape[0]), counts)
+        offsets = np.arange(pair_id.shape[0]) - np.repeat(np.cumsum(counts) - counts, counts)
+        ps, pslot = s[pair_id], inst.opp_slot_start[o][pair_id] + offsets
+        pt, pmode = minutes[pair_id], mode[pair_id]
+        slot_fails = [
+            schedule_conflict(inst, ps, pslot, pt),
+            over_weekly_hours(inst, ps, pslot),
+            child_labour_hours(inst, ps, pslot),
+        ]
+        ok = ~(slot_fails[0] | slot_fails[1] | slot_fails[2])
+        # An opportunity refuses for a slot rule when none of its slots is allowed.
+        opp_ok = np.bincount(pair_id, weights=ok, minlength=s.shape[0]) > 0
+        for col, fail in enumerate(slot_fails, start=len(OPPORTUNITY_REASONS)):
+            opp_fail = (np.bincount(pair_id, weights=fail, minlength=s.shape[0]) > 0) & ~opp_ok
+            refusals[:, col] += np.bincount(s[opp_fail], minlength=n)
+        out_s.append(ps[ok])
+        out_slot.append(pslot[ok])
+        out_t.append(pt[ok])
+        out_mode.append(pmode[ok])
+
+    def cat(parts: list[IntArray]) -> IntArray:
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+    student, slot = cat(out_s), cat(out_slot)
+    order = np.lexsort((slot, student))
+    return Eligibility(
+        student=student[order],
+        slot=slot[order],
+        minutes=cat(out_t)[order],
+        mode=cat(out_mode)[order],
+        refusals=refusals,
+        candidates=candidates,
+    )

@@ -1,0 +1,254 @@
+"""The round as a lexicographic min-cost flow: exact for everything but community-mentor meetings.
+
+Network (every arc capacity in brackets):
+
+    source -[1]-> student -[1]-> slot -[slot cap]-> opportunity -[opp cap]-> opportunity'
+    opportunity' -[∞]-> sink                      (no workplace mentor required)
+    opportunity' -[∞]-> mentor -[mentor cap]-> sink (a workplace mentor required: H8)
+    source -[students]-> sink                     (the unplaced)
+
+Pinned students carry their own unit of supply and only their pinned arcs (H9).
+
+The four objective levels (and the seeded lottery that breaks the remaining ties) are costs on
+arcs. Levels are packed into as few stages as 64-bit costs allow (weights that keep the order
+exactly); between stages, node potentials from the residual graph fix every arc whose reduced
+cost is non-zero to its only optimal value, which restricts the next stage to the optimal face
+of the previous ones. That is exact lexicographic optimisation with small integer costs, so it
+never overflows, whatever the size of the round.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from ortools.graph.python import min_cost_flow
+
+from solver.eligibility import Eligibility
+from solver.instance import Instance, IntArray
+
+log = logging.getLogger(__name__)
+
+# Keep max |arc cost| * (nodes + 1) below this: the cost-scaling algorithm multiplies costs by
+# the node count, and OR-Tools refuses larger ranges (BAD_COST_RANGE).
+COST_LIMIT = 1 << 60
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    """One objective level: a cost per arc (to minimise) and the most its total can vary."""
+
+    name: str
+    cost: IntArray
+    span: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FlowResult:
+    feasible: bool
+    pair: IntArray  # per student: index of the chosen eligible pair, -1 if unplaced
+    mentor: IntArray  # per student: workplace mentor index, -1 if none
+    stages: int
+
+
+class Network:
+    """Arcs of the layered network as parallel arrays, built once per solve."""
+
+    def __init__(
+        self,
+        inst: Instance,
+        elig: Eligibility,
+        pair_allowed: IntArray,
+        pinned: IntArray,
+        pinned_mentor: dict[int, int],
+    ) -> None:
+        n, n_slot, n_opp, n_mentor = (
+            inst.n_students,
+            inst.n_slots,
+            inst.n_opps,
+            len(inst.problem.mentors),
+        )
+        self.source, self.sink = 0, 1
+        self.student0 = 2
+        self.slot0 = self.student0 + n
+        self.opp0 = self.slot0 + n_slot
+        self.oppout0 = self.opp0 + n_opp
+        self.mentor0 = self.oppout0 + n_opp
+        self.n_nodes = self.mentor0 + n_mentor
+        tails: list[IntArray] = []
+        heads: list[IntArray] = []
+        caps: list[IntArray] = []
+        kinds: list[str] = []
+
+        def add(kind: str, t: npt.ArrayLike, h: npt.ArrayLike, c: npt.ArrayLike) -> None:
+            tails.append(np.asarray(t, dtype=np.int64))
+            heads.append(np.asarray(h, dtype=np.int64))
+            caps.append(np.asarray(c, dtype=np.int64))
+            kinds.append(kind)
+
+        # Pairs the student may take (eligibility, then pins); each is a student->slot arc.
+        self.pair_index = np.nonzero(pair_allowed)[0]
+        ps, pslot = elig.student[self.pair_index], elig.slot[self.pair_index]
+        has_pair = np.zeros(n, dtype=np.bool_)
+        has_pair[ps] = True
+        self.is_pinned = np.zeros(n, dtype=np.bool_)
+        self.is_pinned[pinned] = True
+        free = np.nonzero(has_pair & ~self.is_pinned)[0]
+        self.free_students = free
+        add("source", np.zeros(free.size), self.student0 + free, np.ones(free.size))
+        add("bypass", np.array([self.source]), np.array([self.sink]), np.array([free.size]))
+        add("pair", self.student0 + ps, self.slot0 + pslot, np.ones(ps.size))
+        add("slot", self.slot0 + np.arange(n_slot), self.opp0 + inst.slot_opp, inst.slot_capacity)
+        add("opp", self.opp0 + np.arange(n_opp), self.oppout0 + np.arange(n_opp), inst.opp_capacity)
+        plain = np.nonzero(~inst.requires_mentor)[0]
+        add("exit", self.oppout0 + plain, np.full(plain.size, self.sink), inst.opp_capacity[plain])
+        om_o = [o for o in range(n_opp) for _ in inst.workplace_mentors[o]]
+        om_m = [m for o in range(n_opp) for m in inst.workplace_mentors[o]]
+        add(
+            "opp_mentor",
+            self.oppout0 + np.array(om_o, dtype=np.int64),
+            self.mentor0 + np.array(om_m, dtype=np.int64),
+            inst.opp_capacity[np.array(om_o, dtype=np.int64)],
+        )
+        # Students pinned with a named workplace mentor hold a seat reserved for them.
+        reserved = np.zeros(n_mentor, dtype=np.int64)
+        by_opp = np.zeros(n_opp, dtype=np.int64)
+        for s, m in pinned_mentor.items():
+            reserved[m] += 1
+            by_opp[int(inst.slot_opp[elig.slot[self.pair_index[ps == s][0]]])] += 1
+        self.reserved_ok = bool((reserved <= inst.mentor_capacity).all())
+        reserved_opps = np.nonzero(by_opp)[0]
+        add(
+            "pinned_mentor",
+            self.oppout0 + reserved_opps,
+            np.full(reserved_opps.size, self.sink),
+            by_opp[reserved_opps],
+        )
+        add(
+            "mentor",
+            self.mentor0 + np.arange(n_mentor),
+            np.full(n_mentor, self.sink),
+            np.maximum(inst.mentor_capacity - reserved, 0),
+        )
+        sizes = [t.size for t in tails]
+        starts = np.concatenate([[0], np.cumsum(sizes)])
+        self.range = {k: (int(starts[i]), int(starts[i + 1])) for i, k in enumerate(kinds)}
+        self.tail = np.concatenate(tails)
+        self.head = np.concatenate(heads)
+        self.cap = np.concatenate(caps)
+        self.supply = np.zeros(self.n_nodes, dtype=np.int64)
+        self.supply[self.source] = free.size
+        self.supply[self.student0 + pinned] = 1
+        self.supply[self.sink] = -(free.size + pinned.size)
+
+    def arcs(self, kind: str) -> slice:
+        a, b = self.range[kind]
+        return slice(a, b)
+
+    def zeros(self) -> IntArray:
+        return np.zeros(self.tail.size, dtype=np.int64)
+
+
+def shortest_distances(n_nodes: int, tail: IntArray, head: IntArray, cost: IntArray) -> IntArray:
+    """Bellman-Ford from a virtual root joined to every node at cost 0 (frontier-driven).
+
+    Called on the residual graph of an optimal flow, which has no negative cycle.
+    """
+    dist = np.zeros(n_nodes, dtype=np.int64)
+    changed = np.ones(n_nodes, dtype=np.bool_)
+    for _ in range(n_nodes + 1):
+        active = changed[tail]
+        if not active.any():
+            return dist
+        t, h, c = tail[active], head[active], cost[active]
+        before = dist.copy()
+        np.minimum.at(dist, h, dist[t] + c)
+        changed = dist < before
+    raise RuntimeError("negative cycle in the residual graph: the flow was not optimal")
+
+
+def solve_lexicographic(
+    net: Network,
+    levels: Sequence[Level],
+    progress: Callable[[str], None] | None = None,
+) -> tuple[bool, IntArray, int]:
+    """Minimise `levels` in order over the network; returns (feasible, flow per arc, stages)."""
+    n_arcs = net.tail.size
+    active = np.ones(n_arcs, dtype=np.bool_)
+    fixed = np.zeros(n_arcs, dtype=np.int64)  # flow of arcs fixed at capacity
+    supply = net.supply.copy()
+    flow = np.zeros(n_arcs, dtype=np.int64)
+    stages = _pack(levels, net.n_nodes)
+    for number, stage in enumerate(stages, start=1):
+        cost = np.zeros(n_arcs, dtype=np.int64)
+        weight = 1
+        for level in reversed(stage):
+            cost += weight * level.cost
+            weight *= level.span + 1
+        names = "+".join(level.name for level in stage)
+        if progress is not None:
+            progress(f"flow stage {number}/{len(stages)}: {names}")
+        idx = np.nonzero(active)[0]
+        mcf = min_cost_flow.SimpleMinCostFlow()
+        if idx.size:
+            mcf.add_arcs_with_capacity_and_unit_cost(
+                net.tail[idx], net.head[idx], net.cap[idx], cost[idx]
+            )
+        # Nodes without arcs still need to exist for their (zero) supply.
+        mcf.set_nodes_supplies(np.arange(net.n_nodes), supply)
+        status = mcf.solve()
+        if status == mcf.INFEASIBLE:
+            return False, flow, number
+        if status != mcf.OPTIMAL:
+            raise RuntimeError(f"min-cost flow stage {names} ended with status {status}")
+        flow = fixed.copy()
+        flow[idx] = mcf.flows(np.arange(idx.size))
+        log.debug("stage %s: cost %d", names, mcf.optimal_cost())
+        if number == len(stages):
+            break
+        # Restrict the next stage to the optimal face: reduced costs via residual potentials.
+        t, h, c, f, u = net.tail[idx], net.head[idx], cost[idx], flow[idx], net.cap[idx]
+        fwd, back = f < u, f > 0
+        dist = shortest_distances(
+            net.n_nodes,
+            np.concatenate([t[fwd], h[back]]),
+            np.concatenate([h[fwd], t[back]]),
+            np.concatenate([c[fwd], -c[back]]),
+        )
+        reduced = c + dist[t] - dist[h]
+        to_zero = idx[reduced > 0]
+        to_full = idx[reduced < 0]
+        active[to_zero] = False
+        active[to_full] = False
+        fixed[to_full] = net.cap[to_full]
+        np.subtract.at(supply, net.tail[to_full], net.cap[to_full])
+        np.add.at(supply, net.head[to_full], net.cap[to_full])
+    return True, flow, len(stages)
+
+
+def _pack(levels: Sequence[Level], n_nodes: int) -> list[list[Level]]:
+    """Group consecutive levels into stages whose combined weighted costs stay in range."""
+    stages: list[list[Level]] = []
+    current: list[Level] = []
+    for level in levels:
+        trial = [*current, level]
+        if current and _max_cost(trial) * (n_nodes + 1) >= COST_LIMIT:
+            stages.append(current)
+            trial = [level]
+        if _max_cost(trial) * (n_nodes + 1) >= COST_LIMIT:
+            raise ValueError(f"level {level.name} alone has costs too large for a 64-bit flow")
+        current = trial
+    if current:
+        stages.append(current)
+    return stages
+
+
+def _max_cost(stage: Sequence[Level]) -> int:
+    total, weight = 0, 1
+    for level in reversed(stage):
+        total += weight * int(np.abs(level.cost).max(initial=0))
+        weight *= level.span + 1
+    return total

@@ -1,0 +1,251 @@
+"""A problem compiled to integer indices and numpy arrays, shared by eligibility, the flow model,
+the mentoring model and the explanations so each of them looks ids up once."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from solver.problem import MODES, Block, Opportunity, Problem, Slot, age_on
+from solver.travel import origin
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+FloatArray = npt.NDArray[np.float64]
+
+# Padding for busy blocks that never conflicts: it starts after any slot could end.
+NO_BLOCK = 10**6
+
+
+def slot_weekly_minutes(slot: Slot) -> int:
+    """Weekly blocks plus the dated blocks of the calendar week (Mon-Sun) that has the most."""
+    weekly = sum(b.minutes for b in slot.blocks if b.day is not None)
+    per_week: dict[tuple[int, int], int] = defaultdict(int)
+    for b in slot.blocks:
+        if b.date is not None:
+            per_week[b.date.isocalendar()[:2]] += b.minutes
+    return weekly + max(per_week.values(), default=0)
+
+
+def slot_max_weekday_minutes(slot: Slot) -> int:
+    """The most minutes the slot takes on any Monday-Friday day, weekly or dated."""
+    by_weekday = [0] * 7
+    for b in slot.blocks:
+        if b.day is not None:
+            by_weekday[b.day] += b.minutes
+    most = max(by_weekday[:5])
+    by_date: dict[dt.date, int] = defaultdict(int)
+    for b in slot.blocks:
+        if b.date is not None and b.date.weekday() < 5:
+            by_date[b.date] += b.minutes
+    for date, minutes in by_date.items():
+        most = max(most, minutes + by_weekday[date.weekday()])
+    return most
+
+
+def child_labour_ok(slot: Slot, summer: bool) -> bool:
+    """H7 for a student under 16 (kinds but job shadowing): window, daily and weekly hours."""
+    latest = (21 if summer else 19) * 60
+    if any(b.start < 7 * 60 or b.end > latest for b in slot.blocks):
+        return False
+    if slot_max_weekday_minutes(slot) > (8 if summer else 3) * 60:
+        return False
+    return slot_weekly_minutes(slot) <= (40 if summer else 18) * 60
+
+
+def _bits(codes: tuple[str, ...], index: dict[str, int], words: int) -> list[int]:
+    out = [0] * words
+    for code in codes:
+        bit = index[code]
+        out[bit // 63] |= 1 << (bit % 63)
+    return out
+
+
+@dataclass(eq=False)
+class Instance:
+    """Index arrays of one problem; students, opportunities, slots and mentors by position."""
+
+    problem: Problem
+    student_ix: dict[str, int] = field(init=False)
+    opp_ix: dict[str, int] = field(init=False)
+    slot_ix: dict[str, int] = field(init=False)
+    mentor_ix: dict[str, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        p = self.problem
+        students, opps, mentors = p.students, p.opportunities, p.mentors
+        self.student_ix = {s.id: i for i, s in enumerate(students)}
+        self.opp_ix = {o.id: i for i, o in enumerate(opps)}
+        self.slots: list[Slot] = [sl for o in opps for sl in o.slots]
+        self.slot_ix = {sl.id: i for i, sl in enumerate(self.slots)}
+        self.mentor_ix = {m.id: i for i, m in enumerate(mentors)}
+        n, n_opp = len(students), len(opps)
+        schools = {s.id: s for s in p.schools}
+        start = p.round.start_date
+
+        # Students.
+        self.age = np.array([age_on(s.birth_date, start) for s in students], dtype=np.int64)
+        self.grade = np.array(
+            [s.grade if s.grade is not None else -(10**6) for s in students], dtype=np.int64
+        )
+        self.priority = np.array([s.priority for s in students], dtype=np.int64)
+        self.weight = 1 + self.priority
+        self.max_commute = np.array([s.max_commute_minutes for s in students], dtype=np.float64)
+        self.max_weekly_minutes = np.array(
+            [
+                s.max_weekly_hours * 60 if s.max_weekly_hours is not None else np.inf
+                for s in students
+            ],
+            dtype=np.float64,
+        )
+        self.wants_mentor = np.array([s.wants_mentor for s in students], dtype=np.bool_)
+        self.mode_mask = np.array(
+            [sum(1 << MODES.index(m) for m in set(s.travel_modes)) for s in students],
+            dtype=np.int64,
+        )
+        origins = [origin(s, schools, p.round.summer) for s in students]
+        self.origin_lat = np.array([o.lat for o in origins], dtype=np.float64)
+        self.origin_lon = np.array([o.lon for o in origins], dtype=np.float64)
+
+        # Credentials as bit words, so "holds every required credential" is a mask test.
+        codes = sorted(
+            {c for s in students for c in s.credentials}
+            | {c for o in opps for c in o.required_credentials}
+        )
+        cred_ix = {c: i for i, c in enumerate(codes)}
+        words = max(1, -(-len(codes) // 63))
+        self.cred_bits = np.array(
+            [_bits(s.credentials, cred_ix, words) for s in students], dtype=np.int64
+        ).reshape(n, words)
+        self.req_bits = np.array(
+            [_bits(o.required_credentials, cred_ix, words) for o in opps], dtype=np.int64
+        ).reshape(n_opp, words)
+
+        # Busy blocks per student and weekday, padded to the busiest day.
+        per_day: list[list[list[Block]]] = [[[] for _ in range(7)] for _ in students]
+        for i, s in enumerate(students):
+            for b in s.busy:
+                per_day[i][b.weekday].append(b)
+        k = max([len(d) for days in per_day for d in days], default=0) or 1
+        self.busy_start = np.full((n, 7, k), NO_BLOCK, dtype=np.int64)
+        self.busy_end = np.full((n, 7, k), NO_BLOCK, dtype=np.int64)
+        for i, days in enumerate(per_day):
+            for d, blocks in enumerate(days):
+                for j, b in enumerate(blocks):
+                    self.busy_start[i, d, j] = b.start
+                    self.busy_end[i, d, j] = b.end
+
+        # Opportunities.
+        self.opp_lat = np.array([o.location.lat for o in opps], dtype=np.float64)
+        self.opp_lon = np.array([o.location.lon for o in opps], dtype=np.float64)
+        self.transit_ok = np.array([o.transit_accessible for o in opps], dtype=np.bool_)
+        self.min_age = np.array([o.min_age or 0 for o in opps], dtype=np.int64)
+        self.min_grade = np.array(
+            [o.min_grade if o.min_grade is not None else -(10**7) for o in opps], dtype=np.int64
+        )
+        self.job_shadow = np.array([o.kind == "job_shadow" for o in opps], dtype=np.bool_)
+        self.hazardous = np.array([o.hazardous for o in opps], dtype=np.bool_)
+        self.learner_kind = np.array(
+            [o.kind in ("apprenticeship", "co_op") for o in opps], dtype=np.bool_
+        )
+        self.has_accepts = np.array([o.accepts is not None for o in opps], dtype=np.bool_)
+        self.requires_mentor = np.array([o.requires_mentor for o in opps], dtype=np.bool_)
+        self.opp_capacity = np.array(
+            [
+                o.capacity if o.capacity is not None else sum(sl.capacity for sl in o.slots)
+                for o in opps
+            ],
+            dtype=np.int64,
+        )
+        clusters = sorted({o.cluster for o in opps})
+        self.cluster_opps: dict[str, IntArray] = {
+            c: np.array([i for i, o in enumerate(opps) if o.cluster == c], dtype=np.int64)
+            for c in clusters
+        }
+        self.accepted_keys = np.unique(
+            np.array(
+                [
+                    self.student_ix[s] * n_opp + oi
+                    for oi, o in enumerate(opps)
+                    for s in o.accepts or ()
+                ],
+                dtype=np.int64,
+            )
+        )
+        self.forbidden_keys = np.unique(
+            np.array(
+                [
+                    self.student_ix[f.student] * n_opp + self.opp_ix[f.opportunity]
+                    for f in p.forbidden
+                ],
+                dtype=np.int64,
+            )
+        )
+
+        # Preferences: rank (1 = first) by (student, opportunity) key.
+        self.longest_preferences = max((len(s.preferences) for s in students), default=0)
+        self.pref_rank: dict[int, int] = {}
+        for i, s in enumerate(students):
+            for r, oid in enumerate(s.preferences, start=1):
+                self.pref_rank.setdefault(i * n_opp + self.opp_ix[oid], r)
+
+        # Slots: owning opportunity, capacity, weekly blocks (padded), hours and H7 fitness.
+        self.slot_opp = np.array([oi for oi, o in enumerate(opps) for _ in o.slots], dtype=np.int64)
+        self.opp_slot_start = np.zeros(n_opp + 1, dtype=np.int64)
+        np.cumsum([len(o.slots) for o in opps], out=self.opp_slot_start[1:])
+        self.slot_capacity = np.array([sl.capacity for sl in self.slots], dtype=np.int64)
+        self.slot_weekly_minutes = np.array(
+            [slot_weekly_minutes(sl) for sl in self.slots], dtype=np.float64
+        )
+        self.slot_minor_ok = np.array(
+            [child_labour_ok(sl, p.round.summer) for sl in self.slots], dtype=np.bool_
+        )
+        weekly = [[b for b in sl.blocks if b.day is not None] for sl in self.slots]
+        width = max((len(w) for w in weekly), default=0) or 1
+        self.slot_day = np.full((len(self.slots), width), -1, dtype=np.int64)
+        self.slot_start = np.zeros((len(self.slots), width), dtype=np.int64)
+        self.slot_end = np.zeros((len(self.slots), width), dtype=np.int64)
+        for si, blocks in enumerate(weekly):
+            for j, b in enumerate(blocks):
+                self.slot_day[si, j] = b.weekday
+                self.slot_start[si, j] = b.start
+                self.slot_end[si, j] = b.end
+
+        # Workplace mentors able to serve each opportunity (same employer, cluster held).
+        by_employer: dict[str, list[int]] = defaultdict(list)
+        for mi, m in enumerate(mentors):
+            if m.employer is not None:
+                by_employer[m.employer].append(mi)
+        self.workplace_mentors: list[list[int]] = [
+            [
+                mi
+                for mi in by_employer.get(o.employer, ())
+                if not mentors[mi].clusters or o.cluster in mentors[mi].clusters
+            ]
+            if o.requires_mentor
+            else []
+            for o in opps
+        ]
+        self.mentor_capacity = np.array([m.capacity for m in mentors], dtype=np.int64)
+
+    @property
+    def n_students(self) -> int:
+        return len(self.problem.students)
+
+    @property
+    def n_opps(self) -> int:
+        return len(self.problem.opportunities)
+
+    @property
+    def n_slots(self) -> int:
+        return len(self.slots)
+
+    def opp(self, slot: int) -> Opportunity:
+        return self.problem.opportunities[int(self.slot_opp[slot])]
+
+    def preference_rank(self, student: int, opp: int) -> int | None:
+        return self.pref_rank.get(student * self.n_opps + opp)

@@ -1,0 +1,395 @@
+"""Community mentors (H8) with CP-SAT: weekly meetings on the 15-minute grid.
+
+A flow cannot place meetings in time, so after the flow has fixed every other placement this
+model decides, for the students it touches (wanting a mentor, without a workplace mentor, with
+a community mentor whose clusters meet theirs), which mentor they meet and when. A student whose
+shift leaves no common free time with any candidate mentor may move to another allowed slot
+with a free seat (never out of a placement). Mentors and slots tie students together; each
+connected component is its own small model, with the flow's answer as the hint.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from ortools.graph.python import max_flow
+from ortools.sat.python import cp_model
+
+from solver.eligibility import Eligibility
+from solver.instance import BoolArray, Instance, IntArray
+from solver.problem import Block, Mentor, Student
+
+log = logging.getLogger(__name__)
+
+GRID = 15
+DAY = 24 * 60
+
+
+@dataclass(frozen=True, slots=True)
+class Meeting:
+    student: int
+    mentor: int
+    start: int  # minutes since Monday 00:00
+
+    @property
+    def day(self) -> int:
+        return self.start // DAY
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MentoringResult:
+    pair: IntArray  # per student, the eligible pair chosen (updated by moves), -1 if unplaced
+    meetings: tuple[Meeting, ...]
+    proven: bool  # every component solved to optimality
+    feasible: bool  # False when a pinned community mentor cannot be met
+    touched: int  # students the model considered
+
+
+def clusters_meet(student: Student, mentor: Mentor) -> bool:
+    """H8: either side open to every cluster, or a cluster in common."""
+    return (
+        not student.clusters
+        or not mentor.clusters
+        or bool(set(student.clusters) & set(mentor.clusters))
+    )
+
+
+def _week_intervals(blocks: tuple[Block, ...] | list[Block]) -> list[tuple[int, int]]:
+    return [
+        (b.weekday * DAY + b.start, b.weekday * DAY + b.end) for b in blocks if b.day is not None
+    ]
+
+
+def meeting_starts(mentor: Mentor, busy: list[tuple[int, int]], length: int) -> list[int]:
+    """H8: grid starts inside the mentor's availability that overlap nothing in `busy`."""
+    out = []
+    for a, b in _week_intervals(mentor.available):
+        first = -(-a // GRID) * GRID
+        for start in range(first, b - length + 1, GRID):
+            end = start + length
+            if all(end <= c or d <= start for c, d in busy):
+                out.append(start)
+    return out
+
+
+class _Parent:
+    """Union-find over hashable keys, to split the model into independent components."""
+
+    def __init__(self) -> None:
+        self.up: dict[object, object] = {}
+
+    def find(self, x: object) -> object:
+        self.up.setdefault(x, x)
+        while self.up[x] != x:
+            self.up[x] = self.up[self.up[x]]
+            x = self.up[x]
+        return x
+
+    def union(self, a: object, b: object) -> None:
+        self.up[self.find(a)] = self.find(b)
+
+
+def community_bound(inst: Instance, students: IntArray) -> int:
+    """Most of `students` that community mentors could take at all (clusters and capacity only):
+    a max flow over groups of equal cluster sets, so it is exact for that relaxation and cheap."""
+    mentors = [m for m in inst.problem.mentors if m.is_community and m.capacity > 0]
+    if not mentors or students.size == 0:
+        return 0
+    groups: dict[tuple[str, ...], int] = defaultdict(int)
+    for s in students:
+        groups[tuple(sorted(set(inst.problem.students[int(s)].clusters)))] += 1
+    keys = list(groups)
+    g = max_flow.SimpleMaxFlow()
+    source, sink = 0, 1
+    for gi, key in enumerate(keys):
+        g.add_arc_with_capacity(source, 2 + gi, groups[key])
+        wanted = set(key)
+        for mi, m in enumerate(mentors):
+            if not wanted or not m.clusters or wanted & set(m.clusters):
+                g.add_arc_with_capacity(2 + gi, 2 + len(keys) + mi, groups[key])
+    for mi, m in enumerate(mentors):
+        g.add_arc_with_capacity(2 + len(keys) + mi, sink, m.capacity)
+    g.solve(source, sink)
+    return int(g.optimal_flow())
+
+
+def assign_community_mentors(
+    inst: Instance,
+    elig: Eligibility,
+    pair: IntArray,
+    has_workplace_mentor: BoolArray,
+    pinned_mentor: dict[int, int],
+    *,
+    time_limit: float,
+    workers: int,
+    seed: int,
+    lottery: IntArray,
+    mentor_candidates: int = 16,
+    alternatives: int = 3,
+    progress: Callable[[str], None] | None = None,
+) -> MentoringResult:
+    """Meet as many wanting students as possible, then keep preferences and short trips."""
+    p = inst.problem
+    length = p.round.mentor_meeting_minutes
+    community = [mi for mi, m in enumerate(p.mentors) if m.is_community and m.capacity > 0]
+    pair = pair.copy()
+    if not community:
+        return MentoringResult(
+            pair=pair, meetings=(), proven=True, feasible=not pinned_mentor, touched=0
+        )
+
+    placed = pair >= 0
+    slot_used = np.bincount(elig.slot[pair[placed]], minlength=inst.n_slots)
+    opp_used = np.bincount(inst.slot_opp[elig.slot[pair[placed]]], minlength=inst.n_opps)
+    slot_free = inst.slot_capacity - slot_used
+    opp_free = inst.opp_capacity - opp_used
+    first_pair = np.searchsorted(elig.student, np.arange(inst.n_students + 1))
+    n_opp, longest = inst.n_opps, inst.longest_preferences
+
+    def score(pi: int) -> int:
+        s, o = int(elig.student[pi]), int(inst.slot_opp[elig.slot[pi]])
+        rank = inst.pref_rank.get(s * n_opp + o)
+        return longest + 1 - rank if rank is not None else 0
+
+    def blocked(s: int, pi: int) -> list[tuple[int, int]]:
+        busy = _week_intervals(list(p.students[s].busy))
+        if pi >= 0:
+            busy += _week_intervals(list(inst.slots[int(elig.slot[pi])].blocks))
+        return busy
+
+    # Per touched student: alternatives (pair indices, -1 = unplaced) and candidate mentors with
+    # the meeting starts each alternative leaves open.
+    alts: dict[int, list[int]] = {}
+    starts: dict[tuple[int, int], dict[int, list[int]]] = {}
+    order = np.argsort(lottery)  # the seeded lottery decides which candidates are tried first
+    for s in (int(x) for x in order):
+        st = p.students[s]
+        if not st.wants_mentor or has_workplace_mentor[s]:
+            continue
+        pinned = pinned_mentor.get(s)
+        cands = [mi for mi in community if clusters_meet(st, p.mentors[mi])]
+        if pinned is not None:
+            cands = [pinned] + [mi for mi in cands if mi != pinned]
+        if not cands:
+            continue
+        rotate = s % len(cands)  # spread students over mentors instead of piling on the first
+        if pinned is None:
+            cands = cands[rotate:] + cands[:rotate]
+        current = int(pair[s])
+        options = [current]
+        chosen: dict[int, dict[int, list[int]]] = {}
+        for mi in cands:
+            free = meeting_starts(p.mentors[mi], blocked(s, current), length)
+            if free:
+                chosen[mi] = {current: free}
+            if len(chosen) >= mentor_candidates:
+                break
+        if not chosen and current >= 0:
+            # The shift blocks every meeting: offer other allowed slots with a free seat.
+            o_cur = int(inst.slot_opp[elig.slot[current]])
+            extra = [
+                pi
+                for pi in range(first_pair[s], first_pair[s + 1])
+                if pi != current
+                and not inst.requires_mentor[inst.slot_opp[elig.slot[pi]]]
+                and slot_free[elig.slot[pi]] > 0
+                and (
+                    opp_free[inst.slot_opp[elig.slot[pi]]] > 0
+                    or inst.slot_opp[elig.slot[pi]] == o_cur
+                )
+            ]
+            extra.sort(key=lambda pi: (-score(pi), int(elig.minutes[pi])))
+            options += extra[:alternatives]
+            for mi in cands:
+                per_alt = {}
+                for pi in options[1:]:
+                    free = meeting_starts(p.mentors[mi], blocked(s, pi), length)
+                    if free:
+                        per_alt[pi] = free
+                if per_alt:
+                    chosen[mi] = per_alt
+                if len(chosen) >= mentor_candidates:
+                    break
+        if pinned is not None and pinned not in chosen:
+            return MentoringResult(pair=pair, meetings=(), proven=True, feasible=False, touched=0)
+        if not chosen:
+            continue
+        alts[s] = options
+        for mi, per_alt in chosen.items():
+            starts[(s, mi)] = per_alt
+
+    if not alts:
+        return MentoringResult(pair=pair, meetings=(), proven=True, feasible=True, touched=0)
+
+    # Components: students sharing a mentor or a slot they might move into.
+    uf = _Parent()
+    for s, mi in starts:
+        uf.union(("s", s), ("m", mi))
+    for s, options in alts.items():
+        for pi in options:
+            if pi >= 0:
+                uf.union(("s", s), ("slot", int(elig.slot[pi])))
+    components: dict[object, list[int]] = defaultdict(list)
+    for s in alts:
+        components[uf.find(("s", s))].append(s)
+    by_student: dict[int, list[int]] = defaultdict(list)
+    for s, mi in starts:
+        by_student[s].append(mi)
+
+    total = sum(len(by_student[s]) for s in alts)
+    meetings: list[Meeting] = []
+    proven = True
+    done = 0
+    for number, members in enumerate(sorted(components.values(), key=len, reverse=True), start=1):
+        size = sum(len(by_student[s]) for s in members)
+        budget = max(0.5, time_limit * size / total)
+        found, optimal, moved = _solve_component(
+            inst,
+            elig,
+            members,
+            alts,
+            by_student,
+            starts,
+            slot_free,
+            opp_free,
+            score,
+            pinned_mentor,
+            length,
+            budget,
+            workers,
+            seed,
+        )
+        if found is None:
+            return MentoringResult(
+                pair=pair, meetings=(), proven=True, feasible=False, touched=len(alts)
+            )
+        meetings += found
+        for s, pi in moved.items():
+            pair[s] = pi
+        proven &= optimal
+        done += size
+        if progress is not None:
+            progress(
+                f"community mentors: component {number}/{len(components)}, {done}/{total} pairs"
+            )
+    return MentoringResult(
+        pair=pair, meetings=tuple(meetings), proven=proven, feasible=True, touched=len(alts)
+    )
+
+
+def _solve_component(
+    inst: Instance,
+    elig: Eligibility,
+    members: list[int],
+    alts: dict[int, list[int]],
+    by_student: dict[int, list[int]],
+    starts: dict[tuple[int, int], dict[int, list[int]]],
+    slot_free: IntArray,
+    opp_free: IntArray,
+    score: Callable[[int], int],
+    pinned_mentor: dict[int, int],
+    length: int,
+    time_limit: float,
+    workers: int,
+    seed: int,
+) -> tuple[list[Meeting] | None, bool, dict[int, int]]:
+    p = inst.problem
+    model = cp_model.CpModel()
+    choose: dict[tuple[int, int], cp_model.IntVar] = {}
+    present: dict[tuple[int, int], cp_model.IntVar] = {}
+    start_of: dict[tuple[int, int], cp_model.IntVar] = {}
+    by_mentor: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    slot_load: dict[int, list[cp_model.IntVar]] = defaultdict(list)
+    slot_held: dict[int, int] = defaultdict(int)
+    opp_load: dict[int, list[cp_model.IntVar]] = defaultdict(list)
+    opp_held: dict[int, int] = defaultdict(int)
+    travel_span = 1 + sum(int(elig.minutes[pi]) for s in members for pi in alts[s] if pi >= 0)
+    pref_span = 1 + (inst.longest_preferences + 1) * len(members)
+
+    for s in members:
+        sid = p.students[s].id
+        # A student keeps exactly one of its options: never out of, or into, a placement (H1).
+        for pi in alts[s]:
+            v = model.new_bool_var(f"{sid}@{pi}")
+            choose[(s, pi)] = v
+            v_slot = int(elig.slot[pi]) if pi >= 0 else -1
+            if v_slot >= 0:
+                slot_load[v_slot].append(v)
+                opp_load[int(inst.slot_opp[v_slot])].append(v)
+        if alts[s][0] >= 0:
+            held = int(elig.slot[alts[s][0]])
+            slot_held[held] += 1
+            opp_held[int(inst.slot_opp[held])] += 1
+        model.add_exactly_one(choose[(s, pi)] for pi in alts[s])
+        model.add_hint(choose[(s, alts[s][0])], 1)
+        for mi in by_student[s]:
+            key = (s, mi)
+            mid = p.mentors[mi].id
+            per_alt = starts[key]
+            domain = sorted({x for xs in per_alt.values() for x in xs})
+            present[key] = model.new_bool_var(f"{sid}~{mid}")
+            start_of[key] = model.new_int_var_from_domain(
+                cp_model.Domain.from_values(domain), f"{sid}~{mid}.start"
+            )
+            model.add_hint(present[key], 0)
+            # H8: the meeting avoids the shift the student ends up with.
+            for pi in alts[s]:
+                allowed = per_alt.get(pi)
+                if allowed is None:
+                    model.add_implication(choose[(s, pi)], present[key].Not())
+                elif len(allowed) < len(domain):
+                    model.add_linear_expression_in_domain(
+                        start_of[key], cp_model.Domain.from_values(allowed)
+                    ).only_enforce_if([present[key], choose[(s, pi)]])
+            by_mentor[mi].append(key)
+        # H8: at most one mentor per student; a pinned community mentor is a must (H9).
+        model.add_at_most_one(present[(s, mi)] for mi in by_student[s])
+        if s in pinned_mentor:
+            model.add(present[(s, pinned_mentor[s])] == 1)
+
+    # H2: moves only into seats that are free or that another mover leaves.
+    for sl, load in slot_load.items():
+        model.add(sum(load) <= int(slot_free[sl]) + slot_held[sl])
+    for o, load in opp_load.items():
+        model.add(sum(load) <= int(opp_free[o]) + opp_held[o])
+
+    # H8: a mentor's meetings do not overlap, and the mentor keeps to capacity.
+    for mi, keys in by_mentor.items():
+        intervals = [
+            model.new_optional_fixed_size_interval_var(
+                start_of[k], length, present[k], f"{p.mentors[mi].id}.meeting.{p.students[k[0]].id}"
+            )
+            for k in keys
+        ]
+        model.add_no_overlap(intervals)
+        model.add(sum(present[k] for k in keys) <= p.mentors[mi].capacity)
+
+    # Objective, in the spec's order: mentored, then preferences, then less travel.
+    mentored = sum(present.values())
+    pref = sum(score(pi) * v for (s, pi), v in choose.items() if pi >= 0)
+    travel = sum(int(elig.minutes[pi]) * v for (s, pi), v in choose.items() if pi >= 0)
+    model.maximize(mentored * pref_span * travel_span + pref * travel_span - travel)
+
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = time_limit
+    solver.parameters.num_workers = workers
+    solver.parameters.random_seed = seed
+    status = solver.solve(model)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        if status == cp_model.INFEASIBLE:
+            return None, True, {}
+        # No answer within the time: keep the flow's placements and meet nobody here.
+        if any(s in pinned_mentor for s in members):
+            return None, False, {}
+        return [], False, {}
+    meetings = [
+        Meeting(student=s, mentor=mi, start=int(solver.value(start_of[(s, mi)])))
+        for (s, mi), v in present.items()
+        if solver.value(v)
+    ]
+    moved = {s: pi for (s, pi), v in choose.items() if solver.value(v) and pi != alts[s][0]}
+    return meetings, status == cp_model.OPTIMAL, moved

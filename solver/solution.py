@@ -1,0 +1,182 @@
+"""Solver knobs and the answer to a round (`wbl-solution/1`), as frozen data with a JSON form."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+STATUSES: tuple[str, ...] = ("optimal", "feasible", "infeasible", "unknown")
+LEVELS: tuple[str, ...] = ("placed_weighted", "mentored", "preference_score", "travel_minutes")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Progress:
+    """A progress report: what the solver is doing, and how far along it is (0..1)."""
+
+    stage: str
+    fraction: float
+    elapsed: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SolveOptions:
+    """How to solve, apart from what: time limit, parallelism, the lottery seed."""
+
+    time_limit: float = 60.0
+    workers: int = 2
+    seed: int = 0
+    # Deterministic: CP-SAT runs with one worker and no time-dependent stop, so that the same
+    # problem and seed always give the same solution.
+    deterministic: bool = False
+    log: bool = False
+    mentor_candidates: int = 16
+    progress: Callable[[Progress], None] | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Assignment:
+    student: str
+    opportunity: str
+    slot: str
+    travel_mode: str
+    travel_minutes: int
+    mentor: str | None = None
+    preference_rank: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "student": self.student,
+            "opportunity": self.opportunity,
+            "slot": self.slot,
+            "travel_mode": self.travel_mode,
+            "travel_minutes": self.travel_minutes,
+        }
+        if self.mentor is not None:
+            out["mentor"] = self.mentor
+        if self.preference_rank is not None:
+            out["preference_rank"] = self.preference_rank
+        return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Mentorship:
+    student: str
+    mentor: str
+    day: str
+    start: str
+    end: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "student": self.student,
+            "mentor": self.mentor,
+            "day": self.day,
+            "start": self.start,
+            "end": self.end,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reason:
+    code: str
+    count: int | None = None
+    detail: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code}
+        if self.count is not None:
+            out["count"] = self.count
+        if self.detail is not None:
+            out["detail"] = self.detail
+        return out
+
+    def __str__(self) -> str:
+        return f"{self.code} x{self.count}" if self.count is not None else self.code
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Unplaced:
+    student: str
+    reasons: tuple[Reason, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"student": self.student, "reasons": [r.to_dict() for r in self.reasons]}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupMetrics:
+    students: int
+    placed: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Metrics:
+    students: int
+    placed: int
+    placed_weighted: int
+    first_choice: int
+    top3: int
+    unranked: int
+    mentored: int
+    mean_travel_minutes: float
+    by_group: dict[str, GroupMetrics]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "students": self.students,
+            "placed": self.placed,
+            "placed_weighted": self.placed_weighted,
+            "first_choice": self.first_choice,
+            "top3": self.top3,
+            "unranked": self.unranked,
+            "mentored": self.mentored,
+            "mean_travel_minutes": self.mean_travel_minutes,
+            "by_group": {
+                k: {"students": g.students, "placed": g.placed}
+                for k, g in sorted(self.by_group.items())
+            },
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Solution:
+    """The answer. `objective_levels`/`bound_levels` (an extension of the format) give the four
+    levels of the objective; `objective` and `bound` weigh them into one number, and `gap` is
+    the relative gap at the first level where the two differ."""
+
+    status: str
+    objective: int
+    bound: int
+    gap: float
+    wall_seconds: float
+    assignments: tuple[Assignment, ...] = ()
+    mentorships: tuple[Mentorship, ...] = ()
+    unplaced: tuple[Unplaced, ...] = ()
+    metrics: Metrics | None = None
+    objective_levels: tuple[int, ...] = ()
+    bound_levels: tuple[int, ...] = ()
+    infeasible_pins: tuple[int, ...] = ()
+    lottery: dict[str, Any] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "format": "wbl-solution/1",
+            "status": self.status,
+            "objective": self.objective,
+            "bound": self.bound,
+            "gap": self.gap,
+            "wall_seconds": round(self.wall_seconds, 3),
+            "assignments": [a.to_dict() for a in self.assignments],
+            "mentorships": [m.to_dict() for m in self.mentorships],
+            "unplaced": [u.to_dict() for u in self.unplaced],
+            "metrics": self.metrics.to_dict() if self.metrics is not None else None,
+            "objective_levels": dict(zip(LEVELS, self.objective_levels, strict=False)),
+            "bound_levels": dict(zip(LEVELS, self.bound_levels, strict=False)),
+            "lottery": self.lottery,
+            "stats": self.stats,
+        }
+        if self.status == "infeasible":
+            out["infeasible_pins"] = list(self.infeasible_pins)
+        return out

@@ -1,0 +1,497 @@
+"""Solve a round: eligibility, the exact lexicographic flow, community-mentor meetings, then the
+explanations and metrics of the answer."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+
+import numpy as np
+
+from solver.eligibility import REASONS, Eligibility, compute_eligibility
+from solver.flow import Level, Network, solve_lexicographic
+from solver.instance import Instance, IntArray
+from solver.mentoring import DAY, MentoringResult, assign_community_mentors, community_bound
+from solver.problem import DAYS, MODES, Problem, format_time
+from solver.solution import (
+    Assignment,
+    GroupMetrics,
+    Mentorship,
+    Metrics,
+    Progress,
+    Reason,
+    Solution,
+    SolveOptions,
+    Unplaced,
+)
+
+log = logging.getLogger(__name__)
+
+# How many holders a `capacity_taken` reason names before it says "and N more".
+NAMED_HOLDERS = 5
+
+
+def lottery_tickets(problem: Problem, seed: int) -> IntArray:
+    """Each student's position in the seeded lottery (0 = first): students sorted by
+    sha256("<seed>:<student id>"), so anyone can redraw it without this program."""
+    digests = [hashlib.sha256(f"{seed}:{s.id}".encode()).hexdigest() for s in problem.students]
+    order = sorted(range(len(digests)), key=digests.__getitem__)
+    position = np.empty(len(order), dtype=np.int64)
+    position[np.array(order, dtype=np.int64)] = np.arange(len(order))
+    return position
+
+
+class _Clock:
+    def __init__(self, callback: Callable[[Progress], None] | None) -> None:
+        self.start = time.perf_counter()
+        self.callback = callback
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def report(self, stage: str, fraction: float) -> None:
+        log.info("%.1fs %s", self.elapsed(), stage)
+        if self.callback is not None:
+            self.callback(Progress(stage=stage, fraction=fraction, elapsed=self.elapsed()))
+
+
+def _pin_restrictions(
+    inst: Instance, elig: Eligibility
+) -> tuple[np.ndarray, list[int], dict[int, int], dict[int, int], list[list[int]]]:
+    """Pairs left once pins hold (H9), pinned students, their workplace / community mentors, and
+    for each pin that cannot hold on its own, the pins (indices) that show it."""
+    p = inst.problem
+    allowed = np.ones(elig.size, dtype=np.bool_)
+    first = np.searchsorted(elig.student, np.arange(inst.n_students + 1))
+    workplace: dict[int, int] = {}
+    community: dict[int, int] = {}
+    broken: list[list[int]] = []
+    by_student: dict[int, list[int]] = defaultdict(list)
+    for k, pin in enumerate(p.pins):
+        by_student[inst.student_ix[pin.student]].append(k)
+    for s, pins in by_student.items():
+        rng = np.arange(first[s], first[s + 1])
+        keep = np.zeros(elig.size, dtype=np.bool_)
+        keep[rng] = True
+        for k in pins:
+            pin = p.pins[k]
+            o = inst.opp_ix[pin.opportunity]
+            mask = inst.slot_opp[elig.slot[rng]] == o
+            if pin.slot is not None:
+                mask &= elig.slot[rng] == inst.slot_ix[pin.slot]
+            if not mask.any():
+                broken.append([k])  # the pinned opportunity or slot refuses the student
+            keep[rng] &= mask
+            if pin.mentor is not None:
+                mi = inst.mentor_ix[pin.mentor]
+                opp = p.opportunities[o]
+                table = workplace if opp.requires_mentor else community
+                if opp.requires_mentor and mi not in inst.workplace_mentors[o]:
+                    broken.append([k])  # that mentor cannot serve this opportunity (H8)
+                elif not opp.requires_mentor and not p.students[s].wants_mentor:
+                    broken.append([k])  # community mentors go to students who want one (H8)
+                elif table.get(s, mi) != mi:
+                    broken.append([j for j in pins if p.pins[j].mentor is not None])
+                table[s] = mi
+        if (
+            not keep[rng].any()
+            and len(pins) > 1
+            and not any(len(b) == 1 and b[0] in pins for b in broken)
+        ):
+            broken.append(list(pins))  # pins of one student that name different places
+        allowed[rng] = keep[rng]
+    return allowed, list(by_student), workplace, community, broken
+
+
+def _levels(inst: Instance, elig: Eligibility, net: Network, tickets: IntArray) -> list[Level]:
+    """The spec's objective levels, most important first, then the lottery, as arc costs."""
+    src = net.arcs("source")
+    pairs = net.arcs("pair")
+    pi = net.pair_index
+    ps, popp = elig.student[pi], inst.slot_opp[elig.slot[pi]]
+    free = net.free_students
+
+    # 1. Students placed, each weighted 1 + priority.
+    placed = net.zeros()
+    placed[src] = -inst.weight[free]
+    # 2. Students who want a mentor and get a workplace mentor (community mentors come later).
+    mentored = net.zeros()
+    mentored[pairs] = -(inst.wants_mentor[ps] & inst.requires_mentor[popp]).astype(np.int64)
+    # 3. Preferences: rank r scores R + 1 - r.
+    keys = ps * inst.n_opps + popp
+    ranks = np.array([inst.pref_rank.get(int(k), 0) for k in keys], dtype=np.int64)
+    pref = net.zeros()
+    pref[pairs] = -np.where(ranks > 0, inst.longest_preferences + 1 - ranks, 0)
+    # 4. Less travel.
+    travel = net.zeros()
+    travel[pairs] = elig.minutes[pi]
+    # 5. Ties: earlier lottery tickets are placed first.
+    lottery = net.zeros()
+    lottery[src] = -(inst.n_students - tickets[free])
+
+    def span(cost: IntArray) -> int:
+        """The most a level's total can vary: each student contributes its largest arc cost."""
+        per_student = np.zeros(inst.n_students, dtype=np.int64)
+        np.maximum.at(per_student, ps, np.abs(cost[pairs]))
+        src_part = np.abs(cost[src]).sum()
+        return int(per_student.sum() + src_part)
+
+    return [
+        Level("placed", placed, span(placed)),
+        Level("mentored", mentored, span(mentored)),
+        Level("preferences", pref, span(pref)),
+        Level("travel", travel, span(travel)),
+        Level("lottery", lottery, span(lottery)),
+    ]
+
+
+def _workplace_mentors(
+    inst: Instance,
+    elig: Eligibility,
+    net: Network,
+    flow: IntArray,
+    pair: IntArray,
+    pinned: dict[int, int],
+) -> IntArray:
+    """Hand out each opportunity's mentor flow to its students (pinned mentors first)."""
+    mentor = np.full(inst.n_students, -1, dtype=np.int64)
+    seats: dict[int, list[int]] = defaultdict(list)
+    sl = net.arcs("opp_mentor")
+    for t, h, f in zip(net.tail[sl], net.head[sl], flow[sl], strict=True):
+        seats[int(t - net.oppout0)] += [int(h - net.mentor0)] * int(f)
+    by_opp: dict[int, list[int]] = defaultdict(list)
+    for s in np.nonzero(pair >= 0)[0]:
+        by_opp[int(inst.slot_opp[elig.slot[pair[s]]])].append(int(s))
+    for o, students in by_opp.items():
+        if not inst.requires_mentor[o]:
+            continue
+        rest = [st for st in students if st not in pinned]
+        for st in students:
+            if st in pinned:
+                mentor[st] = pinned[st]
+        for st, m in zip(rest, seats[o], strict=False):
+            mentor[st] = m
+    return mentor
+
+
+def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
+    """The best placement of the round under H1-H9 (see the spec), with every unplaced student
+    explained. Infeasible pins are an answer (`status` "infeasible"), not an exception."""
+    options = options or SolveOptions()
+    clock = _Clock(options.progress)
+    clock.report("eligibility", 0.0)
+    inst = Instance(problem)
+    elig = compute_eligibility(inst)
+    clock.report(f"eligibility: {elig.size} allowed pairs", 0.2)
+    tickets = lottery_tickets(problem, options.seed)
+    lottery = {
+        "seed": options.seed,
+        "method": 'students in ascending order of sha256("<seed>:<student id>")',
+        "order": [problem.students[int(i)].id for i in np.argsort(tickets)],
+    }
+
+    allowed, pinned_students, pinned_workplace, pinned_community, broken = _pin_restrictions(
+        inst, elig
+    )
+    if broken:
+        return _infeasible(problem, broken[0], clock, lottery)
+    net = _network(inst, elig, allowed, pinned_students, pinned_workplace)
+    levels = _levels(inst, elig, net, tickets)
+    feasible, flow, stages = solve_lexicographic(
+        net, levels, progress=lambda msg: clock.report(msg, 0.3)
+    )
+    if not feasible or not net.reserved_ok:
+        pins = _smallest_infeasible_pins(inst, elig, allowed)
+        return _infeasible(problem, pins, clock, lottery)
+    pair = np.full(inst.n_students, -1, dtype=np.int64)
+    pair_flow = flow[net.arcs("pair")]
+    chosen = net.pair_index[pair_flow > 0]
+    pair[elig.student[chosen]] = chosen
+    workplace = _workplace_mentors(inst, elig, net, flow, pair, pinned_workplace)
+    clock.report("flow done", 0.6)
+
+    remaining = max(1.0, options.time_limit - clock.elapsed())
+    mentoring = assign_community_mentors(
+        inst,
+        elig,
+        pair,
+        workplace >= 0,
+        pinned_community,
+        time_limit=remaining,
+        workers=1 if options.deterministic else options.workers,
+        seed=options.seed,
+        lottery=tickets,
+        mentor_candidates=options.mentor_candidates,
+        progress=lambda msg: clock.report(msg, 0.8),
+    )
+    if not mentoring.feasible:
+        pins = [
+            k
+            for k, pin in enumerate(problem.pins)
+            if pin.mentor is not None and inst.mentor_ix[pin.mentor] in pinned_community.values()
+        ]
+        return _infeasible(problem, pins[:1] or [0], clock, lottery)
+    pair = mentoring.pair
+    clock.report("explaining", 0.9)
+    return _answer(inst, elig, pair, workplace, mentoring, net, clock, lottery, stages)
+
+
+def _network(
+    inst: Instance,
+    elig: Eligibility,
+    allowed: np.ndarray,
+    pinned: list[int],
+    workplace: dict[int, int],
+) -> Network:
+    return Network(inst, elig, allowed, np.array(pinned, dtype=np.int64), workplace)
+
+
+def _smallest_infeasible_pins(inst: Instance, elig: Eligibility, allowed: np.ndarray) -> list[int]:
+    """A deletion filter over the pins: drop each pin whose removal leaves the rest infeasible."""
+    pins = list(range(len(inst.problem.pins)))
+
+    def feasible(subset: list[int]) -> bool:
+        pins = [inst.problem.pins[k] for k in subset]
+        students = {inst.student_ix[pin.student] for pin in pins}
+        mask = allowed & np.isin(elig.student, np.array(sorted(students), dtype=np.int64))
+        workplace = {
+            inst.student_ix[pin.student]: inst.mentor_ix[pin.mentor]
+            for pin in pins
+            if pin.mentor is not None
+            and inst.problem.opportunities[inst.opp_ix[pin.opportunity]].requires_mentor
+        }
+        net = _network(inst, elig, mask, sorted(students), workplace)
+        if not net.reserved_ok:
+            return False
+        ok, _, _ = solve_lexicographic(net, [Level("placed", net.zeros(), 0)])
+        return ok
+
+    for k in list(pins):
+        trial = [j for j in pins if j != k]
+        if not feasible(trial):
+            pins = trial
+    return pins
+
+
+def _infeasible(
+    problem: Problem, pins: list[int], clock: _Clock, lottery: dict[str, object]
+) -> Solution:
+    clock.report("infeasible pins", 1.0)
+    return Solution(
+        status="infeasible",
+        objective=0,
+        bound=0,
+        gap=0.0,
+        wall_seconds=clock.elapsed(),
+        metrics=None,
+        infeasible_pins=tuple(sorted(set(pins))),
+        lottery=lottery,
+    )
+
+
+def _answer(
+    inst: Instance,
+    elig: Eligibility,
+    pair: IntArray,
+    workplace: IntArray,
+    mentoring: MentoringResult,
+    net: Network,
+    clock: _Clock,
+    lottery: dict[str, object],
+    stages: int,
+) -> Solution:
+    p = inst.problem
+    length = p.round.mentor_meeting_minutes
+    assignments: list[Assignment] = []
+    for s in np.nonzero(pair >= 0)[0]:
+        pi = int(pair[s])
+        slot = int(elig.slot[pi])
+        o = int(inst.slot_opp[slot])
+        m = int(workplace[s])
+        assignments.append(
+            Assignment(
+                student=p.students[s].id,
+                opportunity=p.opportunities[o].id,
+                slot=inst.slots[slot].id,
+                travel_mode=MODES[int(elig.mode[pi])],
+                travel_minutes=int(elig.minutes[pi]),
+                mentor=p.mentors[m].id if m >= 0 else None,
+                preference_rank=inst.preference_rank(int(s), o),
+            )
+        )
+    mentorships = tuple(
+        Mentorship(
+            student=p.students[mt.student].id,
+            mentor=p.mentors[mt.mentor].id,
+            day=DAYS[mt.day],
+            start=format_time(mt.start % DAY),
+            end=format_time(mt.start % DAY + length),
+        )
+        for mt in sorted(mentoring.meetings, key=lambda x: x.student)
+    )
+    unplaced = _explain(inst, elig, pair, workplace, net)
+    metrics = compute_metrics(p, assignments, {m.student for m in mentorships})
+
+    # The four levels achieved, and what is provably the most each could be.
+    community_ids = {m.student for m in mentorships}
+    levels = (
+        metrics.placed_weighted,
+        metrics.mentored,
+        sum(
+            inst.longest_preferences + 1 - a.preference_rank
+            for a in assignments
+            if a.preference_rank is not None
+        ),
+        sum(a.travel_minutes for a in assignments),
+    )
+    wanting = np.nonzero(inst.wants_mentor)[0]
+    workplace_count = int((inst.wants_mentor & (workplace >= 0)).sum())
+    if mentoring.touched == 0 or (
+        mentoring.proven and not _any_left(inst, workplace, community_ids)
+    ):
+        bound_levels = levels
+    else:
+        mentor_bound = min(int(wanting.size), workplace_count + community_bound(inst, wanting))
+        bound_levels = (levels[0], max(levels[1], mentor_bound), levels[2], levels[3])
+    status = "optimal" if bound_levels == levels else "feasible"
+    objective, bound = _scalar(inst, levels), _scalar(inst, bound_levels)
+    gap = 0.0
+    for got, best in zip(levels, bound_levels, strict=True):
+        if got != best:
+            gap = round(abs(best - got) / max(1, abs(best)), 6)
+            break
+    clock.report("done", 1.0)
+    return Solution(
+        status=status,
+        objective=objective,
+        bound=bound,
+        gap=gap,
+        wall_seconds=clock.elapsed(),
+        assignments=tuple(assignments),
+        mentorships=mentorships,
+        unplaced=tuple(unplaced),
+        metrics=metrics,
+        objective_levels=levels,
+        bound_levels=bound_levels,
+        lottery=lottery,
+        stats={
+            "eligible_pairs": elig.size,
+            "flow_stages": stages,
+            "mentoring_students": mentoring.touched,
+            "mentoring_proven": mentoring.proven,
+        },
+    )
+
+
+def _any_left(inst: Instance, workplace: IntArray, community: set[str]) -> bool:
+    """Some wanting student is still without a mentor (so more might have been possible)."""
+    for s in np.nonzero(inst.wants_mentor & (workplace < 0))[0]:
+        if inst.problem.students[s].id not in community:
+            return True
+    return False
+
+
+def _scalar(inst: Instance, levels: tuple[int, ...]) -> int:
+    """Weigh the levels into one number that orders solutions exactly as the levels do."""
+    p = inst.problem
+    travel_span = 1 + sum(int(s.max_commute_minutes) + 1 for s in p.students)
+    pref_span = 1 + (inst.longest_preferences + 1) * len(p.students)
+    mentor_span = 1 + len(p.students)
+    placed, mentored, pref, travel = levels
+    return ((placed * mentor_span + mentored) * pref_span + pref) * travel_span - travel
+
+
+def _explain(
+    inst: Instance, elig: Eligibility, pair: IntArray, workplace: IntArray, net: Network
+) -> list[Unplaced]:
+    """Reason codes, with counts, for every student left unplaced."""
+    p = inst.problem
+    unplaced = np.nonzero(pair < 0)[0]
+    if unplaced.size == 0:
+        return []
+    slot_holders: dict[int, list[int]] = defaultdict(list)
+    opp_holders: dict[int, list[int]] = defaultdict(list)
+    for s in np.nonzero(pair >= 0)[0]:
+        sl = int(elig.slot[pair[s]])
+        slot_holders[sl].append(int(s))
+        opp_holders[int(inst.slot_opp[sl])].append(int(s))
+    mentor_load = np.bincount(workplace[workplace >= 0], minlength=len(p.mentors))
+    first = np.searchsorted(elig.student, np.arange(inst.n_students + 1))
+    out: list[Unplaced] = []
+    for s in unplaced:
+        reasons: list[Reason] = []
+        if elig.candidates[s] == 0:
+            reasons.append(Reason(code="no_opportunities"))
+            if inst.n_opps:
+                reasons.append(Reason(code="no_cluster_match", count=inst.n_opps))
+        for col, code in enumerate(REASONS):
+            count = int(elig.refusals[s, col])
+            if count:
+                reasons.append(Reason(code=code, count=count))
+        taken_opps: set[int] = set()
+        mentor_opps: set[int] = set()
+        holders: list[int] = []
+        for pi in range(first[s], first[s + 1]):
+            sl = int(elig.slot[pi])
+            o = int(inst.slot_opp[sl])
+            slot_full = len(slot_holders[sl]) >= inst.slot_capacity[sl]
+            opp_full = len(opp_holders[o]) >= inst.opp_capacity[o]
+            if slot_full or opp_full:
+                taken_opps.add(o)
+                holders += slot_holders[sl] if slot_full else opp_holders[o]
+            elif inst.requires_mentor[o] and all(
+                mentor_load[m] >= inst.mentor_capacity[m] for m in inst.workplace_mentors[o]
+            ):
+                mentor_opps.add(o)
+        if taken_opps:
+            names = list(dict.fromkeys(p.students[h].id for h in holders))
+            more = f" and {len(names) - NAMED_HOLDERS} more" if len(names) > NAMED_HOLDERS else ""
+            reasons.append(
+                Reason(
+                    code="capacity_taken",
+                    count=len(taken_opps),
+                    detail="seats held by " + ", ".join(names[:NAMED_HOLDERS]) + more,
+                )
+            )
+        if mentor_opps:
+            reasons.append(Reason(code="no_mentor", count=len(mentor_opps)))
+        if not reasons:
+            reasons.append(Reason(code="capacity_taken", detail="no seats offered where eligible"))
+        out.append(Unplaced(student=p.students[s].id, reasons=tuple(reasons)))
+    return out
+
+
+def compute_metrics(
+    problem: Problem, assignments: list[Assignment], community: set[str]
+) -> Metrics:
+    """The spec's metrics of a set of assignments (and the students with community mentors)."""
+    students = {s.id: s for s in problem.students}
+    placed_ids = {a.student for a in assignments}
+    with_workplace = {a.student for a in assignments if a.mentor is not None}
+    mentored = sum(
+        1
+        for s in problem.students
+        if s.wants_mentor and (s.id in community or s.id in with_workplace)
+    )
+    groups: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for s in problem.students:
+        for g in dict.fromkeys(s.groups):
+            groups[g][0] += 1
+            groups[g][1] += s.id in placed_ids
+    travel = [a.travel_minutes for a in assignments]
+    return Metrics(
+        students=len(problem.students),
+        placed=len(assignments),
+        placed_weighted=sum(1 + students[a.student].priority for a in assignments),
+        first_choice=sum(1 for a in assignments if a.preference_rank == 1),
+        top3=sum(
+            1 for a in assignments if a.preference_rank is not None and a.preference_rank <= 3
+        ),
+        unranked=sum(1 for a in assignments if a.preference_rank is None),
+        mentored=mentored,
+        mean_travel_minutes=round(sum(travel) / len(travel), 2) if travel else 0.0,
+        by_group={g: GroupMetrics(students=a, placed=b) for g, (a, b) in groups.items()},
+    )
