@@ -59,6 +59,7 @@ def clusters_meet(student: Student, mentor: Mentor) -> bool:
 
 
 def _week_intervals(blocks: tuple[Block, ...] | list[Block]) -> list[tuple[int, int]]:
+    """Weekly blocks as minutes since Monday 00:00 (dated blocks are excused, so left out)."""
     return [
         (b.weekday * DAY + b.start, b.weekday * DAY + b.end) for b in blocks if b.day is not None
     ]
@@ -74,6 +75,15 @@ def meeting_starts(mentor: Mentor, busy: list[tuple[int, int]], length: int) -> 
             if all(end <= c or d <= start for c, d in busy):
                 out.append(start)
     return out
+
+
+def meeting_capacity(mentor: Mentor, length: int) -> int:
+    """Capacity, or fewer: how many meetings fit side by side in the availability (H8)."""
+    fits = 0
+    for a, b in _week_intervals(mentor.available):
+        first = -(-a // GRID) * GRID
+        fits += max(0, (b - first) // length)
+    return min(mentor.capacity, fits)
 
 
 class _Parent:
@@ -93,26 +103,54 @@ class _Parent:
         self.up[self.find(a)] = self.find(b)
 
 
-def community_bound(inst: Instance, students: IntArray) -> int:
-    """Most of `students` that community mentors could take at all (clusters and capacity only):
-    a max flow over groups of equal cluster sets, so it is exact for that relaxation and cheap."""
-    mentors = [m for m in inst.problem.mentors if m.is_community and m.capacity > 0]
-    if not mentors or students.size == 0:
+def mentoring_bound(
+    inst: Instance,
+    students: IntArray,
+    workplace_capable: BoolArray,
+    workplace_max: int,
+    *,
+    max_checks: int = 2_000_000,
+) -> int:
+    """Most of `students` (those wanting a mentor) who could have one: at most `workplace_max`
+    through workplace mentors (the flow's proven optimum), the rest through community mentors
+    with matching clusters, capacity and a free meeting time against the student's busy blocks
+    (a shift can only take times away).
+
+    Students alike in clusters, busy blocks and workplace access form one group, so this is a
+    small max flow, exact for that relaxation. Past `max_checks` group-mentor time checks the
+    time test is dropped (looser, still valid).
+    """
+    p = inst.problem
+    length = p.round.mentor_meeting_minutes
+    mentors = [mi for mi, m in enumerate(p.mentors) if m.is_community and m.capacity > 0]
+    if students.size == 0:
         return 0
-    groups: dict[tuple[str, ...], int] = defaultdict(int)
+    Key = tuple[tuple[str, ...], tuple[tuple[int, int], ...], bool]
+    groups: dict[Key, int] = defaultdict(int)
     for s in students:
-        groups[tuple(sorted(set(inst.problem.students[int(s)].clusters)))] += 1
+        st = p.students[int(s)]
+        clusters = tuple(sorted(set(st.clusters)))
+        groups[(clusters, tuple(sorted(_week_intervals(st.busy))), bool(workplace_capable[s]))] += 1
+    with_time = len(groups) * len(mentors) <= max_checks
     keys = list(groups)
     g = max_flow.SimpleMaxFlow()
-    source, sink = 0, 1
-    for gi, key in enumerate(keys):
-        g.add_arc_with_capacity(source, 2 + gi, groups[key])
-        wanted = set(key)
-        for mi, m in enumerate(mentors):
-            if not wanted or not m.clusters or wanted & set(m.clusters):
-                g.add_arc_with_capacity(2 + gi, 2 + len(keys) + mi, groups[key])
-    for mi, m in enumerate(mentors):
-        g.add_arc_with_capacity(2 + len(keys) + mi, sink, m.capacity)
+    source, sink, workplace, first_mentor = 0, 1, 2, 3 + len(keys)
+    g.add_arc_with_capacity(workplace, sink, workplace_max)
+    for gi, (clusters, busy, capable) in enumerate(keys):
+        count = groups[(clusters, busy, capable)]
+        g.add_arc_with_capacity(source, 3 + gi, count)
+        if capable:
+            g.add_arc_with_capacity(3 + gi, workplace, count)
+        wanted = set(clusters)
+        for k, mi in enumerate(mentors):
+            m = p.mentors[mi]
+            if wanted and m.clusters and not wanted & set(m.clusters):
+                continue
+            if with_time and not meeting_starts(m, list(busy), length):
+                continue
+            g.add_arc_with_capacity(3 + gi, first_mentor + k, count)
+    for k, mi in enumerate(mentors):
+        g.add_arc_with_capacity(first_mentor + k, sink, meeting_capacity(p.mentors[mi], length))
     g.solve(source, sink)
     return int(g.optimal_flow())
 
@@ -128,7 +166,8 @@ def assign_community_mentors(
     workers: int,
     seed: int,
     lottery: IntArray,
-    mentor_candidates: int = 16,
+    mentor_candidates: int = 3,
+    per_seat: int = 3,
     alternatives: int = 3,
     progress: Callable[[str], None] | None = None,
 ) -> MentoringResult:
@@ -162,23 +201,27 @@ def assign_community_mentors(
         return busy
 
     # Per touched student: alternatives (pair indices, -1 = unplaced) and candidate mentors with
-    # the meeting starts each alternative leaves open.
+    # the meeting starts each alternative leaves open. Students are taken in lottery order and
+    # offered the mentors with the fewest candidates per seat so far, a few each: every seat
+    # gets several contenders while the model stays small at any round size.
     alts: dict[int, list[int]] = {}
     starts: dict[tuple[int, int], dict[int, list[int]]] = {}
-    order = np.argsort(lottery)  # the seeded lottery decides which candidates are tried first
+    offered: dict[int, int] = defaultdict(int)
+    limit = {mi: per_seat * meeting_capacity(p.mentors[mi], length) + 2 for mi in community}
+    order = np.argsort(lottery)
     for s in (int(x) for x in order):
         st = p.students[s]
         if not st.wants_mentor or has_workplace_mentor[s]:
             continue
         pinned = pinned_mentor.get(s)
-        cands = [mi for mi in community if clusters_meet(st, p.mentors[mi])]
+        cands = [
+            mi for mi in community if offered[mi] < limit[mi] and clusters_meet(st, p.mentors[mi])
+        ]
+        cands.sort(key=lambda mi: offered[mi] / p.mentors[mi].capacity)
         if pinned is not None:
             cands = [pinned] + [mi for mi in cands if mi != pinned]
         if not cands:
             continue
-        rotate = s % len(cands)  # spread students over mentors instead of piling on the first
-        if pinned is None:
-            cands = cands[rotate:] + cands[:rotate]
         current = int(pair[s])
         options = [current]
         chosen: dict[int, dict[int, list[int]]] = {}
@@ -214,6 +257,8 @@ def assign_community_mentors(
                     chosen[mi] = per_alt
                 if len(chosen) >= mentor_candidates:
                     break
+        for mi in chosen:
+            offered[mi] += 1
         if pinned is not None and pinned not in chosen:
             return MentoringResult(pair=pair, meetings=(), proven=True, feasible=False, touched=0)
         if not chosen:

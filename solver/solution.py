@@ -30,7 +30,10 @@ class SolveOptions:
     # problem and seed always give the same solution.
     deterministic: bool = False
     log: bool = False
-    mentor_candidates: int = 16
+    # False: skip community-mentor meetings (the flow alone: exact for the rest, a baseline).
+    community_mentors: bool = True
+    # Community mentors offered to each student wanting one, in the CP-SAT model.
+    mentor_candidates: int = 3
     progress: Callable[[Progress], None] | None = field(default=None, compare=False)
 
 

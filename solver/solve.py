@@ -14,7 +14,7 @@ import numpy as np
 from solver.eligibility import REASONS, Eligibility, compute_eligibility
 from solver.flow import Level, Network, solve_lexicographic
 from solver.instance import Instance, IntArray
-from solver.mentoring import DAY, MentoringResult, assign_community_mentors, community_bound
+from solver.mentoring import DAY, MentoringResult, assign_community_mentors, mentoring_bound
 from solver.problem import DAYS, MODES, Problem, format_time
 from solver.solution import (
     Assignment,
@@ -214,7 +214,7 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
     clock.report("flow done", 0.6)
 
     remaining = max(1.0, options.time_limit - clock.elapsed())
-    mentoring = assign_community_mentors(
+    mentoring = (assign_community_mentors if options.community_mentors else _no_mentoring)(
         inst,
         elig,
         pair,
@@ -235,8 +235,29 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
         ]
         return _infeasible(problem, pins[:1] or [0], clock, lottery)
     pair = mentoring.pair
+    relaxed: tuple[int, int] | None = None
+    if mentoring.touched:
+        # Levels 3-4 at their best over every level-1 optimum, mentors aside: a bound on them
+        # that holds whatever the mentor meetings did.
+        clock.report("bound on preferences and travel", 0.85)
+        by_name = {level.name: level for level in levels}
+        ok, free_flow, _ = solve_lexicographic(
+            net, [by_name["placed"], by_name["preferences"], by_name["travel"]]
+        )
+        assert ok, "the same network was feasible a moment ago"
+        relaxed = (
+            -int(by_name["preferences"].cost @ free_flow),
+            int(by_name["travel"].cost @ free_flow),
+        )
     clock.report("explaining", 0.9)
-    return _answer(inst, elig, pair, workplace, mentoring, net, clock, lottery, stages)
+    return _answer(inst, elig, pair, workplace, mentoring, relaxed, net, clock, lottery, stages)
+
+
+def _no_mentoring(
+    inst: Instance, elig: Eligibility, pair: IntArray, *args: object, **kwargs: object
+) -> MentoringResult:
+    """The flow alone: nobody gets a community mentor."""
+    return MentoringResult(pair=pair, meetings=(), proven=False, feasible=True, touched=0)
 
 
 def _network(
@@ -298,6 +319,7 @@ def _answer(
     pair: IntArray,
     workplace: IntArray,
     mentoring: MentoringResult,
+    relaxed: tuple[int, int] | None,
     net: Network,
     clock: _Clock,
     lottery: dict[str, object],
@@ -349,13 +371,15 @@ def _answer(
     )
     wanting = np.nonzero(inst.wants_mentor)[0]
     workplace_count = int((inst.wants_mentor & (workplace >= 0)).sum())
-    if mentoring.touched == 0 or (
-        mentoring.proven and not _any_left(inst, workplace, community_ids)
-    ):
-        bound_levels = levels
+    if relaxed is None:
+        bound_levels = levels  # no meeting was needed: the flow's optimum is the answer
     else:
-        mentor_bound = min(int(wanting.size), workplace_count + community_bound(inst, wanting))
-        bound_levels = (levels[0], max(levels[1], mentor_bound), levels[2], levels[3])
+        mentor_bound = levels[1]
+        if _any_left(inst, workplace, community_ids):
+            capable = np.zeros(inst.n_students, dtype=np.bool_)
+            capable[elig.student[inst.requires_mentor[inst.slot_opp[elig.slot]]]] = True
+            mentor_bound = mentoring_bound(inst, wanting, capable, workplace_count)
+        bound_levels = (levels[0], max(levels[1], mentor_bound), *relaxed)
     status = "optimal" if bound_levels == levels else "feasible"
     objective, bound = _scalar(inst, levels), _scalar(inst, bound_levels)
     gap = 0.0
