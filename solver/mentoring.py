@@ -169,6 +169,7 @@ def assign_community_mentors(
     mentor_candidates: int = 3,
     per_seat: int = 3,
     alternatives: int = 3,
+    hint: dict[int, Meeting] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> MentoringResult:
     """Meet as many wanting students as possible, then keep preferences and short trips."""
@@ -214,12 +215,14 @@ def assign_community_mentors(
         if not st.wants_mentor or has_workplace_mentor[s]:
             continue
         pinned = pinned_mentor.get(s)
+        hinted = hint[s].mentor if hint and s in hint else None
         cands = [
             mi for mi in community if offered[mi] < limit[mi] and clusters_meet(st, p.mentors[mi])
         ]
         cands.sort(key=lambda mi: offered[mi] / p.mentors[mi].capacity)
-        if pinned is not None:
-            cands = [pinned] + [mi for mi in cands if mi != pinned]
+        for first in (hinted, pinned):
+            if first is not None:
+                cands = [first] + [mi for mi in cands if mi != first]
         if not cands:
             continue
         current = int(pair[s])
@@ -303,6 +306,7 @@ def assign_community_mentors(
             opp_free,
             score,
             pinned_mentor,
+            hint or {},
             length,
             budget,
             workers,
@@ -337,6 +341,7 @@ def _solve_component(
     opp_free: IntArray,
     score: Callable[[int], int],
     pinned_mentor: dict[int, int],
+    hint: dict[int, Meeting],
     length: int,
     time_limit: float,
     workers: int,
@@ -380,7 +385,12 @@ def _solve_component(
             start_of[key] = model.new_int_var_from_domain(
                 cp_model.Domain.from_values(domain), f"{sid}~{mid}.start"
             )
-            model.add_hint(present[key], 0)
+            hinted = hint.get(s)
+            if hinted is not None and hinted.mentor == mi:
+                model.add_hint(present[key], 1)
+                model.add_hint(start_of[key], hinted.start)
+            else:
+                model.add_hint(present[key], 0)
             # H8: the meeting avoids the shift the student ends up with.
             for pi in alts[s]:
                 allowed = per_alt.get(pi)

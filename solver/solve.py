@@ -14,7 +14,13 @@ import numpy as np
 from solver.eligibility import REASONS, Eligibility, compute_eligibility
 from solver.flow import Level, Network, solve_lexicographic
 from solver.instance import Instance, IntArray
-from solver.mentoring import DAY, MentoringResult, assign_community_mentors, mentoring_bound
+from solver.mentoring import (
+    DAY,
+    Meeting,
+    MentoringResult,
+    assign_community_mentors,
+    mentoring_bound,
+)
 from solver.problem import DAYS, MODES, Problem, format_time
 from solver.solution import (
     Assignment,
@@ -30,6 +36,8 @@ from solver.solution import (
 
 log = logging.getLogger(__name__)
 
+# Re-placements around community-mentor meetings, each kept only when it improves the levels.
+IMPROVEMENT_ROUNDS = 3
 # How many holders a `capacity_taken` reason names before it says "and N more".
 NAMED_HOLDERS = 5
 
@@ -106,8 +114,17 @@ def _pin_restrictions(
     return allowed, list(by_student), workplace, community, broken
 
 
-def _levels(inst: Instance, elig: Eligibility, net: Network, tickets: IntArray) -> list[Level]:
-    """The spec's objective levels, most important first, then the lottery, as arc costs."""
+def _levels(
+    inst: Instance,
+    elig: Eligibility,
+    net: Network,
+    tickets: IntArray,
+    met: dict[int, Meeting] | None = None,
+) -> list[Level]:
+    """The spec's objective levels, most important first, then the lottery, as arc costs.
+
+    `met`: students who already meet a community mentor; they count as mentored unless placed
+    where the meeting no longer fits (and not given a workplace mentor there)."""
     src = net.arcs("source")
     pairs = net.arcs("pair")
     pi = net.pair_index
@@ -120,6 +137,12 @@ def _levels(inst: Instance, elig: Eligibility, net: Network, tickets: IntArray) 
     # 2. Students who want a mentor and get a workplace mentor (community mentors come later).
     mentored = net.zeros()
     mentored[pairs] = -(inst.wants_mentor[ps] & inst.requires_mentor[popp]).astype(np.int64)
+    if met:
+        # Constant offset aside, a met student loses the meeting only on a clashing shift.
+        for k in np.nonzero(np.isin(ps, np.fromiter(met, dtype=np.int64)))[0]:
+            s = int(ps[k])
+            fits = inst.requires_mentor[popp[k]] or _meeting_fits(inst, elig, int(pi[k]), met[s])
+            mentored[pairs.start + k] = 0 if fits else 1
     # 3. Preferences: rank r scores R + 1 - r.
     keys = ps * inst.n_opps + popp
     ranks = np.array([inst.pref_rank.get(int(k), 0) for k in keys], dtype=np.int64)
@@ -206,27 +229,28 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
     if not feasible or not net.reserved_ok:
         pins = _smallest_infeasible_pins(inst, elig, allowed)
         return _infeasible(problem, pins, clock, lottery)
-    pair = np.full(inst.n_students, -1, dtype=np.int64)
-    pair_flow = flow[net.arcs("pair")]
-    chosen = net.pair_index[pair_flow > 0]
-    pair[elig.student[chosen]] = chosen
-    workplace = _workplace_mentors(inst, elig, net, flow, pair, pinned_workplace)
+    pair, workplace = _placement(inst, elig, net, flow, pinned_workplace)
     clock.report("flow done", 0.6)
 
-    remaining = max(1.0, options.time_limit - clock.elapsed())
-    mentoring = (assign_community_mentors if options.community_mentors else _no_mentoring)(
-        inst,
-        elig,
-        pair,
-        workplace >= 0,
-        pinned_community,
-        time_limit=remaining,
-        workers=1 if options.deterministic else options.workers,
-        seed=options.seed,
-        lottery=tickets,
-        mentor_candidates=options.mentor_candidates,
-        progress=lambda msg: clock.report(msg, 0.8),
-    )
+    def meet(pair: IntArray, workplace: IntArray, hint: dict[int, Meeting]) -> MentoringResult:
+        if not options.community_mentors:
+            return MentoringResult(pair=pair, meetings=(), proven=False, feasible=True, touched=0)
+        return assign_community_mentors(
+            inst,
+            elig,
+            pair,
+            workplace >= 0,
+            pinned_community,
+            time_limit=max(1.0, options.time_limit - clock.elapsed()),
+            workers=1 if options.deterministic else options.workers,
+            seed=options.seed,
+            lottery=tickets,
+            mentor_candidates=options.mentor_candidates,
+            hint=hint,
+            progress=lambda msg: clock.report(msg, 0.8),
+        )
+
+    mentoring = meet(pair, workplace, {})
     if not mentoring.feasible:
         pins = [
             k
@@ -234,6 +258,36 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
             if pin.mentor is not None and inst.mentor_ix[pin.mentor] in pinned_community.values()
         ]
         return _infeasible(problem, pins[:1] or [0], clock, lottery)
+    best = _level_values(inst, elig, mentoring.pair, workplace, mentoring)
+    # Students who met a community mentor need no workplace mentor: solve the flow again with
+    # them counted as mentored wherever their meeting still fits, so workplace mentors go to
+    # others and seats to preferences; keep the result only if it is better on the levels.
+    for attempt in range(1, IMPROVEMENT_ROUNDS + 1):
+        if not mentoring.meetings or clock.elapsed() > options.time_limit:
+            break
+        clock.report(f"re-placing around mentor meetings ({attempt})", 0.85)
+        met = {m.student: m for m in mentoring.meetings}
+        ok, flow2, _ = solve_lexicographic(net, _levels(inst, elig, net, tickets, met))
+        assert ok, "the same network was feasible a moment ago"
+        pair2, workplace2 = _placement(inst, elig, net, flow2, pinned_workplace)
+        keep = {
+            s: m
+            for s, m in met.items()
+            if workplace2[s] < 0 and _meeting_fits(inst, elig, int(pair2[s]), m)
+        }
+        mentoring2 = meet(pair2, workplace2, keep)
+        if not mentoring2.feasible or len(mentoring2.meetings) < len(keep):
+            mentoring2 = MentoringResult(
+                pair=pair2,
+                meetings=tuple(keep.values()),
+                proven=False,
+                feasible=True,
+                touched=mentoring.touched,
+            )
+        values = _level_values(inst, elig, mentoring2.pair, workplace2, mentoring2)
+        if _key(values) <= _key(best):
+            break
+        best, mentoring, workplace = values, mentoring2, workplace2
     pair = mentoring.pair
     relaxed: tuple[int, int] | None = None
     if mentoring.touched:
@@ -253,11 +307,56 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
     return _answer(inst, elig, pair, workplace, mentoring, relaxed, net, clock, lottery, stages)
 
 
-def _no_mentoring(
-    inst: Instance, elig: Eligibility, pair: IntArray, *args: object, **kwargs: object
-) -> MentoringResult:
-    """The flow alone: nobody gets a community mentor."""
-    return MentoringResult(pair=pair, meetings=(), proven=False, feasible=True, touched=0)
+def _placement(
+    inst: Instance, elig: Eligibility, net: Network, flow: IntArray, pinned: dict[int, int]
+) -> tuple[IntArray, IntArray]:
+    """Per student: the chosen pair (-1 unplaced) and workplace mentor (-1 none)."""
+    pair = np.full(inst.n_students, -1, dtype=np.int64)
+    chosen = net.pair_index[flow[net.arcs("pair")] > 0]
+    pair[elig.student[chosen]] = chosen
+    return pair, _workplace_mentors(inst, elig, net, flow, pair, pinned)
+
+
+def _meeting_fits(inst: Instance, elig: Eligibility, pair: int, meeting: Meeting) -> bool:
+    """The meeting overlaps none of the weekly blocks of the pair's slot (H8)."""
+    if pair < 0:
+        return True
+    length = inst.problem.round.mentor_meeting_minutes
+    a, b = meeting.start, meeting.start + length
+    return all(
+        b <= blk.weekday * DAY + blk.start or blk.weekday * DAY + blk.end <= a
+        for blk in inst.slots[int(elig.slot[pair])].blocks
+        if blk.day is not None
+    )
+
+
+def _level_values(
+    inst: Instance,
+    elig: Eligibility,
+    pair: IntArray,
+    workplace: IntArray,
+    mentoring: MentoringResult,
+) -> tuple[int, int, int, int]:
+    """The four objective levels of a placement (travel last, to be minimised)."""
+    placed = pair >= 0
+    pi = pair[placed]
+    students = np.nonzero(placed)[0]
+    opps = inst.slot_opp[elig.slot[pi]]
+    ranks = [inst.preference_rank(int(s), int(o)) for s, o in zip(students, opps, strict=True)]
+    mentored = inst.wants_mentor & (workplace >= 0)
+    for m in mentoring.meetings:
+        mentored[m.student] |= bool(inst.wants_mentor[m.student])
+    return (
+        int(inst.weight[placed].sum()),
+        int(mentored.sum()),
+        sum(inst.longest_preferences + 1 - r for r in ranks if r is not None),
+        int(elig.minutes[pi].sum()),
+    )
+
+
+def _key(levels: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """Levels as a tuple to maximise lexicographically."""
+    return (levels[0], levels[1], levels[2], -levels[3])
 
 
 def _network(

@@ -1,0 +1,173 @@
+"""The `wbl` command line: solve, check, generate, their exit codes and their files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from scheduler.cli import main
+from solver import check_solution
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def round_file(tmp_path: Path, runner: CliRunner) -> Path:
+    path = tmp_path / "round.json"
+    result = runner.invoke(main, ["generate", "--students", "150", "--seed", "4", "-o", str(path)])
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def test_generate_writes_a_valid_round(round_file: Path) -> None:
+    """generate: a wbl-problem/1 document with the requested number of students."""
+    doc = json.loads(round_file.read_text())
+    assert doc["format"] == "wbl-problem/1"
+    assert len(doc["students"]) == 150
+
+
+def test_solve_then_check(tmp_path: Path, runner: CliRunner, round_file: Path) -> None:
+    """solve writes a solution that check accepts; the summary names placed and reasons."""
+    out = tmp_path / "solution.json"
+    result = runner.invoke(main, ["solve", str(round_file), "-o", str(out), "--time-limit", "10"])
+    assert result.exit_code == 0, result.output
+    assert "placed" in result.output
+    solution = json.loads(out.read_text())
+    assert solution["format"] == "wbl-solution/1"
+    assert check_solution(json.loads(round_file.read_text()), solution) == []
+    checked = runner.invoke(main, ["check", str(round_file), str(out)])
+    assert checked.exit_code == 0, checked.output
+    assert checked.output.startswith("ok")
+
+
+def test_check_lists_violations_and_exits_1(
+    tmp_path: Path, runner: CliRunner, round_file: Path
+) -> None:
+    """check: a solution that overfills a slot is refused with exit status 1."""
+    out = tmp_path / "solution.json"
+    runner.invoke(main, ["solve", str(round_file), "-o", str(out), "-q"])
+    solution = json.loads(out.read_text())
+    doc = json.loads(round_file.read_text())
+    first = solution["assignments"][0]
+    slot = next(sl for o in doc["opportunities"] for sl in o["slots"] if sl["id"] == first["slot"])
+    slot["capacity"] = 0
+    bad_round = tmp_path / "shrunk.json"
+    bad_round.write_text(json.dumps(doc))
+    result = runner.invoke(main, ["check", str(bad_round), str(out)])
+    assert result.exit_code == 1
+    assert "H2" in result.output
+
+
+def test_invalid_problem_exit_2_lists_every_path(tmp_path: Path, runner: CliRunner) -> None:
+    """Bad input: every defect with its JSON path, exit status 2, no output file, no traceback."""
+    doc = {
+        "format": "wbl-problem/1",
+        "round": {
+            "id": "r",
+            "name": "R",
+            "start_date": "2026-09-08",
+            "end_date": "2026-12-18",
+            "timezone": "America/Chicago",
+        },
+        "schools": [{"id": "sc", "name": "S", "location": {"lat": 41.9, "lon": -87.6}}],
+        "students": [
+            {
+                "id": "a",
+                "name": "A",
+                "school": "sc",
+                "birth_date": "2009-01-01",
+                "travel_modes": ["walk", "teleport"],
+                "busy": [{"day": "mon", "start": "15:00", "end": "14:00"}],
+            }
+        ],
+        "employers": [],
+        "opportunities": [],
+        "mentors": [],
+    }
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc))
+    out = tmp_path / "never.json"
+    result = runner.invoke(main, ["solve", str(path), "-o", str(out)])
+    assert result.exit_code == 2
+    assert "students[0].busy[0].end" in result.output
+    assert "students[0].travel_modes[1]" in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_invalid_json_exit_2(tmp_path: Path, runner: CliRunner) -> None:
+    """Bad input: text that is not JSON is refused with its position, exit status 2."""
+    path = tmp_path / "broken.json"
+    path.write_text('{"format": "wbl-problem/1",')
+    result = runner.invoke(main, ["solve", str(path), "-o", str(tmp_path / "x.json")])
+    assert result.exit_code == 2
+    assert "invalid JSON" in result.output
+
+
+def test_missing_file_exit_2(tmp_path: Path, runner: CliRunner) -> None:
+    """Bad input: a missing problem file is a clear message, not a traceback."""
+    result = runner.invoke(
+        main, ["solve", str(tmp_path / "nope.json"), "-o", str(tmp_path / "x.json")]
+    )
+    assert result.exit_code == 2
+    assert "nope.json" in result.output
+
+
+def test_infeasible_pins_exit_3(tmp_path: Path, runner: CliRunner) -> None:
+    """H9: pins that cannot hold give status infeasible, the pins named, exit status 3."""
+    doc = {
+        "format": "wbl-problem/1",
+        "round": {
+            "id": "r",
+            "name": "R",
+            "start_date": "2026-09-08",
+            "end_date": "2026-12-18",
+            "timezone": "America/Chicago",
+        },
+        "schools": [{"id": "sc", "name": "S", "location": {"lat": 41.9, "lon": -87.6}}],
+        "students": [
+            {
+                "id": s,
+                "name": s,
+                "school": "sc",
+                "birth_date": "2009-01-01",
+                "travel_modes": ["car"],
+            }
+            for s in ("a", "b")
+        ],
+        "employers": [{"id": "e", "name": "E"}],
+        "opportunities": [
+            {
+                "id": "o",
+                "employer": "e",
+                "title": "T",
+                "kind": "internship",
+                "cluster": "it",
+                "location": {"lat": 41.91, "lon": -87.6},
+                "slots": [
+                    {
+                        "id": "s1",
+                        "capacity": 1,
+                        "blocks": [{"day": "sat", "start": "09:00", "end": "12:00"}],
+                    }
+                ],
+            }
+        ],
+        "mentors": [],
+        "pins": [{"student": "a", "opportunity": "o"}, {"student": "b", "opportunity": "o"}],
+    }
+    path = tmp_path / "pins.json"
+    path.write_text(json.dumps(doc))
+    out = tmp_path / "sol.json"
+    result = runner.invoke(main, ["solve", str(path), "-o", str(out)])
+    assert result.exit_code == 3, result.output
+    solution = json.loads(out.read_text())
+    assert solution["status"] == "infeasible"
+    assert solution["infeasible_pins"] == [0, 1]
+    assert check_solution(doc, solution) == []
