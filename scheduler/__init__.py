@@ -1,1 +1,1 @@
-"""The application layer of wbl-scheduler: the `wbl` CLI, synthetic rounds, and later the database glue."""
+"""The application layer of wbl-scheduler: the `wbl` CLI and synthetic rounds (database glue next)."""

@@ -35,7 +35,8 @@ def test_solver_loads_no_database_or_web_code() -> None:
     """Layering: importing and using solver/ loads neither sqlalchemy nor flask."""
     code = (
         "import sys, solver, solver.solve, solver.check, solver.mentoring\n"
-        "bad = [m for m in ('sqlalchemy', 'flask', 'scheduler', 'models', 'web') if m in sys.modules]\n"
+        "names = ('sqlalchemy', 'flask', 'scheduler', 'models', 'web')\n"
+        "bad = [m for m in names if m in sys.modules]\n"
         "print(','.join(bad))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
