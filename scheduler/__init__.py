@@ -1,1 +1,1 @@
-"""The application layer of wbl-scheduler: the `wbl` CLI and synthetic rounds (database glue next)."""
+"""The application layer of wbl-scheduler: the `wbl` CLI and synthetic rounds."""
