@@ -166,6 +166,8 @@ def assign_community_mentors(
     workers: int,
     seed: int,
     lottery: IntArray,
+    deterministic: bool = False,
+    log_search: bool = False,
     mentor_candidates: int = 3,
     per_seat: int = 3,
     alternatives: int = 3,
@@ -311,6 +313,8 @@ def assign_community_mentors(
             budget,
             workers,
             seed,
+            deterministic,
+            log_search,
         )
         if found is None:
             return MentoringResult(
@@ -346,6 +350,8 @@ def _solve_component(
     time_limit: float,
     workers: int,
     seed: int,
+    deterministic: bool,
+    log_search: bool,
 ) -> tuple[list[Meeting] | None, bool, dict[int, int]]:
     p = inst.problem
     model = cp_model.CpModel()
@@ -430,9 +436,15 @@ def _solve_component(
     model.maximize(mentored * pref_span * travel_span + pref * travel_span - travel)
 
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = time_limit
-    solver.parameters.num_workers = workers
+    if deterministic:
+        # One worker and a work budget instead of a clock: the same answer on any machine.
+        solver.parameters.max_deterministic_time = time_limit
+        solver.parameters.num_workers = 1
+    else:
+        solver.parameters.max_time_in_seconds = time_limit
+        solver.parameters.num_workers = workers
     solver.parameters.random_seed = seed
+    solver.parameters.log_search_progress = log_search
     status = solver.solve(model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         if status == cp_model.INFEASIBLE:

@@ -241,15 +241,27 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
             pair,
             workplace >= 0,
             pinned_community,
-            time_limit=max(1.0, options.time_limit - clock.elapsed()),
-            workers=1 if options.deterministic else options.workers,
+            # Deterministic runs budget work, not the clock, so the budget cannot shrink with it.
+            time_limit=options.time_limit
+            if options.deterministic
+            else max(1.0, options.time_limit - clock.elapsed()),
+            workers=options.workers,
             seed=options.seed,
             lottery=tickets,
+            deterministic=options.deterministic,
+            log_search=options.log,
             mentor_candidates=options.mentor_candidates,
             hint=hint,
             progress=lambda msg: clock.report(msg, 0.8),
         )
 
+    flow_values = _level_values(
+        inst,
+        elig,
+        pair,
+        workplace,
+        MentoringResult(pair=pair, meetings=(), proven=True, feasible=True, touched=0),
+    )
     mentoring = meet(pair, workplace, {})
     if not mentoring.feasible:
         pins = [
@@ -263,7 +275,9 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
     # them counted as mentored wherever their meeting still fits, so workplace mentors go to
     # others and seats to preferences; keep the result only if it is better on the levels.
     for attempt in range(1, IMPROVEMENT_ROUNDS + 1):
-        if not mentoring.meetings or clock.elapsed() > options.time_limit:
+        if not mentoring.meetings or (
+            clock.elapsed() > options.time_limit and not options.deterministic
+        ):
             break
         clock.report(f"re-placing around mentor meetings ({attempt})", 0.85)
         met = {m.student: m for m in mentoring.meetings}
@@ -289,22 +303,50 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
             break
         best, mentoring, workplace = values, mentoring2, workplace2
     pair = mentoring.pair
-    relaxed: tuple[int, int] | None = None
+    bound_levels = best
     if mentoring.touched:
-        # Levels 3-4 at their best over every level-1 optimum, mentors aside: a bound on them
-        # that holds whatever the mentor meetings did.
-        clock.report("bound on preferences and travel", 0.85)
-        by_name = {level.name: level for level in levels}
-        ok, free_flow, _ = solve_lexicographic(
-            net, [by_name["placed"], by_name["preferences"], by_name["travel"]]
-        )
-        assert ok, "the same network was feasible a moment ago"
-        relaxed = (
-            -int(by_name["preferences"].cost @ free_flow),
-            int(by_name["travel"].cost @ free_flow),
-        )
+        clock.report("bounds", 0.85)
+        bound_levels = _bounds(inst, elig, net, levels, flow_values, best)
     clock.report("explaining", 0.9)
-    return _answer(inst, elig, pair, workplace, mentoring, relaxed, net, clock, lottery, stages)
+    return _answer(inst, elig, pair, workplace, mentoring, bound_levels, clock, lottery, stages)
+
+
+def _bounds(
+    inst: Instance,
+    elig: Eligibility,
+    net: Network,
+    levels: list[Level],
+    flow_values: tuple[int, int, int, int],
+    achieved: tuple[int, int, int, int],
+) -> tuple[int, int, int, int]:
+    """What each objective level could at best be, given the levels above it at their best.
+
+    Level 1 is the flow's, exact. Level 2: at most the flow's workplace optimum W* plus what
+    community mentors could take (capacity, clusters, free time). Levels 3-4: when every
+    solution as mentored as ours needs W* workplace mentors, the first flow (which maximised
+    preferences and then travel given W*) bounds them; otherwise a flow that ignores mentoring.
+    """
+    placed, workplace_max = flow_values[0], flow_values[1]
+    wanting = np.nonzero(inst.wants_mentor)[0]
+    capable = np.zeros(inst.n_students, dtype=np.bool_)
+    capable[elig.student[inst.requires_mentor[inst.slot_opp[elig.slot]]]] = True
+    mentored = max(achieved[1], mentoring_bound(inst, wanting, capable, workplace_max))
+    if mentored > achieved[1]:
+        return (placed, mentored, achieved[2], achieved[3])  # the gap is at level 2
+    community_max = mentoring_bound(inst, wanting, np.zeros_like(capable), 0)
+    if mentored - community_max >= workplace_max:
+        return (placed, mentored, flow_values[2], flow_values[3])
+    by_name = {level.name: level for level in levels}
+    ok, free_flow, _ = solve_lexicographic(
+        net, [by_name["placed"], by_name["preferences"], by_name["travel"]]
+    )
+    assert ok, "the same network was feasible a moment ago"
+    return (
+        placed,
+        mentored,
+        -int(by_name["preferences"].cost @ free_flow),
+        int(by_name["travel"].cost @ free_flow),
+    )
 
 
 def _placement(
@@ -418,8 +460,7 @@ def _answer(
     pair: IntArray,
     workplace: IntArray,
     mentoring: MentoringResult,
-    relaxed: tuple[int, int] | None,
-    net: Network,
+    bound_levels: tuple[int, int, int, int],
     clock: _Clock,
     lottery: dict[str, object],
     stages: int,
@@ -453,11 +494,10 @@ def _answer(
         )
         for mt in sorted(mentoring.meetings, key=lambda x: x.student)
     )
-    unplaced = _explain(inst, elig, pair, workplace, net)
+    unplaced = _explain(inst, elig, pair, workplace)
     metrics = compute_metrics(p, assignments, {m.student for m in mentorships})
 
-    # The four levels achieved, and what is provably the most each could be.
-    community_ids = {m.student for m in mentorships}
+    # The four levels achieved (recomputed from the answer itself).
     levels = (
         metrics.placed_weighted,
         metrics.mentored,
@@ -468,17 +508,7 @@ def _answer(
         ),
         sum(a.travel_minutes for a in assignments),
     )
-    wanting = np.nonzero(inst.wants_mentor)[0]
-    workplace_count = int((inst.wants_mentor & (workplace >= 0)).sum())
-    if relaxed is None:
-        bound_levels = levels  # no meeting was needed: the flow's optimum is the answer
-    else:
-        mentor_bound = levels[1]
-        if _any_left(inst, workplace, community_ids):
-            capable = np.zeros(inst.n_students, dtype=np.bool_)
-            capable[elig.student[inst.requires_mentor[inst.slot_opp[elig.slot]]]] = True
-            mentor_bound = mentoring_bound(inst, wanting, capable, workplace_count)
-        bound_levels = (levels[0], max(levels[1], mentor_bound), *relaxed)
+    assert levels[:2] == bound_levels[:2] or bound_levels[1] > levels[1]
     status = "optimal" if bound_levels == levels else "feasible"
     objective, bound = _scalar(inst, levels), _scalar(inst, bound_levels)
     gap = 0.0
@@ -509,14 +539,6 @@ def _answer(
     )
 
 
-def _any_left(inst: Instance, workplace: IntArray, community: set[str]) -> bool:
-    """Some wanting student is still without a mentor (so more might have been possible)."""
-    for s in np.nonzero(inst.wants_mentor & (workplace < 0))[0]:
-        if inst.problem.students[s].id not in community:
-            return True
-    return False
-
-
 def _scalar(inst: Instance, levels: tuple[int, ...]) -> int:
     """Weigh the levels into one number that orders solutions exactly as the levels do."""
     p = inst.problem
@@ -528,7 +550,7 @@ def _scalar(inst: Instance, levels: tuple[int, ...]) -> int:
 
 
 def _explain(
-    inst: Instance, elig: Eligibility, pair: IntArray, workplace: IntArray, net: Network
+    inst: Instance, elig: Eligibility, pair: IntArray, workplace: IntArray
 ) -> list[Unplaced]:
     """Reason codes, with counts, for every student left unplaced."""
     p = inst.problem
