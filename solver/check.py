@@ -15,11 +15,13 @@ All times are integer minutes after midnight; hours are compared in minutes.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, TypeGuard, TypeVar
 
 __all__ = ["check_solution"]
@@ -57,6 +59,7 @@ _REASON_CODES = frozenset(
 )
 # Codes that claim "at least one opportunity refuses the student for that rule".
 _RULE_CODES = _REASON_CODES - {"capacity_taken", "no_mentor", "no_opportunities"}
+_SLOT_CODES = frozenset({"schedule_conflict", "over_weekly_hours", "child_labour_hours"})
 _TIME = re.compile(r"(\d\d):(\d\d)")
 
 
@@ -160,6 +163,7 @@ class _Problem:
     opportunities: dict[str, _Opportunity]
     slots: dict[str, _Slot]
     slot_owner: dict[str, str]
+    by_cluster: dict[str, tuple[_Opportunity, ...]]
     mentors: dict[str, _Mentor]
     travel: dict[tuple[str, str, str], int | None]
     pins: tuple[_Pin, ...]
@@ -284,6 +288,10 @@ def _parse_problem(doc: Mapping[str, Any]) -> _Problem:
         opportunities={o.id: o for o in opportunities},
         slots={s.id: s for o in opportunities for s in o.slots},
         slot_owner={s.id: o.id for o in opportunities for s in o.slots},
+        by_cluster={
+            cluster: tuple(o for o in opportunities if o.cluster == cluster)
+            for cluster in {o.cluster for o in opportunities}
+        },
         mentors={m.id: m for m in mentors},
         travel={
             (t["student"], t["opportunity"], t["mode"]): t.get("minutes")
@@ -357,7 +365,10 @@ class _Answer:
 
 def _show(value: object, limit: int = 60) -> str:
     """A short repr of a solution's value for a message: junk can be long."""
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's digit limit for str()
+        return "<a huge number>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -366,10 +377,10 @@ def _is_int(value: object) -> TypeGuard[int]:
 
 
 def _is_number(value: object) -> TypeGuard[float]:
-    """A JSON number: int or finite float, not a bool."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    return math.isfinite(value)
+    """A JSON number: int (of any size) or finite float, not a bool."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return _is_int(value)
 
 
 def _solution_clock(value: object, *, end: bool) -> int | None:
@@ -543,6 +554,7 @@ def _read_answer(p: _Problem, solution: Mapping[str, Any], out: list[str]) -> _A
 # --- travel (H4) -------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1 << 16)  # origins are mostly a few schools: distances repeat
 def _haversine_km(a: tuple[float, float], b: tuple[float, float]) -> float:
     lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
     h = (
@@ -783,6 +795,17 @@ def _slot_refusals(
     )
 
 
+def _candidates(p: _Problem, s: _Student) -> list[_Opportunity]:
+    """The opportunities the cluster rule lets `s` take: in its clusters or preferences."""
+    if not s.clusters:
+        return list(p.opportunities.values())
+    found = {o.id: o for cluster in sorted(s.clusters) for o in p.by_cluster.get(cluster, ())}
+    for opportunity_id in s.preferences:
+        if opportunity_id in p.opportunities:
+            found.setdefault(opportunity_id, p.opportunities[opportunity_id])
+    return list(found.values())
+
+
 def _eligible_slots(p: _Problem, s: _Student, o: _Opportunity) -> Iterator[_Slot]:
     """The slots of `o` that student `s` may take under H3-H7."""
     travel = _best_travel(p, s, o)
@@ -797,7 +820,7 @@ def _eligible_slots(p: _Problem, s: _Student, o: _Opportunity) -> Iterator[_Slot
 # --- the rules, each checking the whole answer ------------------------------------------------
 
 
-def _header(solution: Mapping[str, Any], p: _Problem) -> Iterator[str]:
+def _header(solution: Mapping[str, Any]) -> Iterator[str]:
     if solution.get("format") != _FORMAT:
         yield f"format: format is {_show(solution.get('format'))}, expected {_FORMAT!r}"
     status = solution.get("status")
@@ -897,7 +920,7 @@ def _reported_travel(x: _Placement, travel: tuple[str, int] | None) -> Iterator[
     if x.travel_mode is not None and x.travel_mode != mode:
         yield f"{where}: travel_mode {x.travel_mode}, expected {mode} ({minutes} min)"
     if x.travel_minutes is not None and x.travel_minutes != minutes:
-        yield f"{where}: travel_minutes {x.travel_minutes}, expected {minutes} (by {mode})"
+        yield f"{where}: travel_minutes {_show(x.travel_minutes)}, expected {minutes} (by {mode})"
 
 
 def _workplace_mentor(p: _Problem, a: _Answer) -> Iterator[str]:
@@ -1079,11 +1102,21 @@ def _mean_travel(a: _Answer) -> Iterator[str]:
     if len(minutes) != a.assignment_count or None in minutes:
         return  # malformed assignments are reported already; the mean is undefined
     total = sum(m for m in minutes if m is not None)
-    mean = total / len(minutes) if minutes else 0.0
+    try:
+        mean = total / len(minutes) if minutes else 0.0
+    except OverflowError:
+        return  # absurd travel_minutes, reported by H4 already
     value = a.metrics.get("mean_travel_minutes") if a.metrics is not None else None
-    # Any rounding of an exact tie (half-even or half-up) is accepted.
-    if not _is_number(value) or round(value, 2) != value or abs(value - mean) > 0.005 + 1e-9:
+    if not _is_number(value) or not _rounds_to(value, mean):
         yield f"metrics: mean_travel_minutes is {_show(value)}, expected {round(mean, 2)}"
+
+
+def _rounds_to(value: float, exact: float) -> bool:
+    """`value` is `exact` rounded to 2 decimals; an exact tie may round either way."""
+    try:
+        return round(value, 2) == value and abs(value - exact) <= 0.005 + 1e-9
+    except OverflowError:  # a huge integer
+        return False
 
 
 def _by_group(p: _Problem, a: _Answer) -> Iterator[str]:
@@ -1115,36 +1148,70 @@ def _reasons_hold(p: _Problem, a: _Answer) -> Iterator[str]:
         s = u.student
         if s.id in placed:
             continue  # both placed and unplaced: reported by H1
+        refusals = _StudentRefusals(p, s)
         for reason in u.reasons:
-            detail = _reason_falsehood(p, s, reason)
+            detail = _reason_falsehood(refusals, reason)
             if detail is not None:
                 yield f"unplaced: student {s.id}: reason {reason.code}: {detail}"
 
 
-def _refuses(p: _Problem, s: _Student, o: _Opportunity, code: str) -> bool:
-    """Whether `o` (or one of its slots) refuses `s` by the rule behind `code`, alone."""
-    rules = [check for _, c, check in _ELIGIBILITY_RULES if c == code]
-    if rules:
-        return any(check(p, s, o) is not None for check in rules)
-    travel = _best_travel(p, s, o)
-    if code in ("no_transport_mode", "commute_too_long"):
-        commute = _commute(s, travel)
-        return commute is not None and commute.code == code
-    minutes = travel[1] if travel is not None else 0
-    return any(r.code == code for slot in o.slots for r in _slot_refusals(p, s, o, slot, minutes))
+class _StudentRefusals:
+    """The reason codes by which each opportunity (or one of its slots) refuses one student.
+
+    Each opportunity is judged by every rule on its own and at most once per student.
+    """
+
+    def __init__(self, p: _Problem, s: _Student) -> None:
+        self.p, self.s = p, s
+        self.candidates = _candidates(p, s)
+        self._travel: dict[str, tuple[str, int] | None] = {}
+        self._codes: dict[str, frozenset[str]] = {}
+        self._slot_codes: dict[str, frozenset[str]] = {}
+
+    def travel(self, o: _Opportunity) -> tuple[str, int] | None:
+        if o.id not in self._travel:
+            self._travel[o.id] = _best_travel(self.p, self.s, o)
+        return self._travel[o.id]
+
+    def codes(self, o: _Opportunity, *, slots: bool) -> frozenset[str]:
+        """Codes of the opportunity's rules (H3, H4), and of its slots' (H5-H7) if `slots`."""
+        p, s = self.p, self.s
+        if o.id not in self._codes:
+            refusals = _opportunity_refusals(p, s, o, self.travel(o))
+            self._codes[o.id] = frozenset(r.code for r in refusals)
+        if not slots:
+            return self._codes[o.id]
+        if o.id not in self._slot_codes:
+            travel = self.travel(o)
+            minutes = travel[1] if travel is not None else 0
+            self._slot_codes[o.id] = frozenset(
+                r.code for slot in o.slots for r in _slot_refusals(p, s, o, slot, minutes)
+            )
+        return self._codes[o.id] | self._slot_codes[o.id]
+
+    def count(self, code: str, enough: int) -> int:
+        """How many opportunities refuse the student by `code`'s rule, counting up to `enough`."""
+        if code == "no_cluster_match":
+            return len(self.p.opportunities) - len(self.candidates)
+        # Candidates first: that is where a solver looks, so the count is usually reached early.
+        seen = {o.id for o in self.candidates}
+        rest = (o for o in self.p.opportunities.values() if o.id not in seen)
+        slots = code in _SLOT_CODES
+        refusing = 0
+        for o in chain(self.candidates, rest):
+            refusing += code in self.codes(o, slots=slots)
+            if refusing >= enough:
+                break
+        return refusing
 
 
-def _reason_falsehood(p: _Problem, s: _Student, reason: _Reason) -> str | None:
+def _reason_falsehood(refusals: _StudentRefusals, reason: _Reason) -> str | None:
     code = reason.code
     if code in _RULE_CODES:
         # Each opportunity is judged by that rule alone; a solver that attributes a pair to its
-        # first failing rule can only report fewer, so the count is checked as an upper bound.
-        enough = max(reason.count or 1, 1)
-        refusing = 0
-        for o in p.opportunities.values():
-            refusing += _refuses(p, s, o, code)
-            if refusing >= enough:
-                break
+        # first failing rule, or counts only some opportunities, can only report fewer: the
+        # count is checked as an upper bound.
+        refusing = refusals.count(code, max(reason.count or 1, 1))
         if refusing == 0:
             return "no opportunity refuses the student for that rule"
         if reason.count == 0:
@@ -1153,19 +1220,16 @@ def _reason_falsehood(p: _Problem, s: _Student, reason: _Reason) -> str | None:
             return f"count {reason.count}, but only {refusing} opportunities refuse for that rule"
         return None
     if code == "no_opportunities":
-        matching = [
-            o.id
-            for o in p.opportunities.values()
-            if not s.clusters or o.cluster in s.clusters or o.id in s.preferences
-        ]
+        matching = refusals.candidates
         return (
-            f"opportunity {matching[0]} is in the student's clusters or preferences"
+            f"opportunity {matching[0].id} is in the student's clusters or preferences"
             if matching
             else None
         )
     if code in ("capacity_taken", "no_mentor"):
         needs_mentor = code == "no_mentor"
-        for o in p.opportunities.values():
+        p, s = refusals.p, refusals.s
+        for o in refusals.candidates:
             if (o.requires_mentor or not needs_mentor) and next(_eligible_slots(p, s, o), None):
                 return None
         what = "an opportunity requiring a mentor" if needs_mentor else "any slot"
@@ -1181,25 +1245,38 @@ def _optimality(p: _Problem, a: _Answer) -> Iterator[str]:
     yield from _free_community_mentors(p, a)
 
 
-def _free_seats(p: _Problem, a: _Answer) -> Iterator[str]:
+def _open_opportunities(p: _Problem, a: _Answer) -> dict[str, set[str]]:
+    """The free slots of each opportunity that could take one more student, mentor included."""
     slot_load = Counter(x.slot.id for x in a.placements)
     opportunity_load = Counter(x.opportunity.id for x in a.placements)
     mentor_load = {k: len(v) for k, v in _mentor_load(p, a).items()}
+    found: dict[str, set[str]] = {}
+    for o in p.opportunities.values():
+        if o.capacity is not None and opportunity_load[o.id] >= o.capacity:
+            continue
+        if o.requires_mentor and not any(
+            m.employer == o.employer
+            and (not m.clusters or o.cluster in m.clusters)
+            and mentor_load.get(m.id, 0) < m.capacity
+            for m in p.mentors.values()
+        ):
+            continue
+        free = {slot.id for slot in o.slots if slot_load[slot.id] < slot.capacity}
+        if free:
+            found[o.id] = free
+    return found
+
+
+def _free_seats(p: _Problem, a: _Answer) -> Iterator[str]:
+    open_slots = _open_opportunities(p, a)
     placed = a.placed_ids()
     for s in p.students.values():
         if s.id in placed:
             continue
-        for o in p.opportunities.values():
-            if o.capacity is not None and opportunity_load[o.id] >= o.capacity:
+        for o in _candidates(p, s):
+            if o.id not in open_slots:
                 continue
-            if o.requires_mentor and not any(
-                m.employer == o.employer
-                and (not m.clusters or o.cluster in m.clusters)
-                and mentor_load.get(m.id, 0) < m.capacity
-                for m in p.mentors.values()
-            ):
-                continue
-            free = [slot for slot in _eligible_slots(p, s, o) if slot_load[slot.id] < slot.capacity]
+            free = [slot for slot in _eligible_slots(p, s, o) if slot.id in open_slots[o.id]]
             if free:
                 yield (
                     f"optimality: status is optimal, but unplaced student {s.id} could take a "
@@ -1283,7 +1360,7 @@ def check_solution(problem: Mapping[str, Any], solution: Mapping[str, Any]) -> l
     if not isinstance(solution, Mapping):
         return [f"format: the solution must be a JSON object, got {type(solution).__name__}"]
     p = _parse_problem(problem)
-    violations = list(_header(solution, p))
+    violations = list(_header(solution))
     if solution.get("status") == "infeasible":
         violations += _infeasible_answer(p, solution)
         return violations

@@ -58,7 +58,7 @@ def clusters_meet(student: Student, mentor: Mentor) -> bool:
     )
 
 
-def _week_intervals(blocks: tuple[Block, ...] | list[Block]) -> list[tuple[int, int]]:
+def week_intervals(blocks: tuple[Block, ...] | list[Block]) -> list[tuple[int, int]]:
     """Weekly blocks as minutes since Monday 00:00 (dated blocks are excused, so left out)."""
     return [
         (b.weekday * DAY + b.start, b.weekday * DAY + b.end) for b in blocks if b.day is not None
@@ -68,7 +68,7 @@ def _week_intervals(blocks: tuple[Block, ...] | list[Block]) -> list[tuple[int, 
 def meeting_starts(mentor: Mentor, busy: list[tuple[int, int]], length: int) -> list[int]:
     """H8: grid starts inside the mentor's availability that overlap nothing in `busy`."""
     out = []
-    for a, b in _week_intervals(mentor.available):
+    for a, b in week_intervals(mentor.available):
         first = -(-a // GRID) * GRID
         for start in range(first, b - length + 1, GRID):
             end = start + length
@@ -80,7 +80,7 @@ def meeting_starts(mentor: Mentor, busy: list[tuple[int, int]], length: int) -> 
 def meeting_capacity(mentor: Mentor, length: int) -> int:
     """Capacity, or fewer: how many meetings fit side by side in the availability (H8)."""
     fits = 0
-    for a, b in _week_intervals(mentor.available):
+    for a, b in week_intervals(mentor.available):
         first = -(-a // GRID) * GRID
         fits += max(0, (b - first) // length)
     return min(mentor.capacity, fits)
@@ -110,7 +110,7 @@ def mentoring_bound(
     workplace_max: int,
     *,
     max_checks: int = 2_000_000,
-) -> int:
+) -> tuple[int, int]:
     """Most of `students` (those wanting a mentor) who could have one: at most `workplace_max`
     through workplace mentors (the flow's proven optimum), the rest through community mentors
     with matching clusters, capacity and a free meeting time against the student's busy blocks
@@ -118,24 +118,25 @@ def mentoring_bound(
 
     Students alike in clusters, busy blocks and workplace access form one group, so this is a
     small max flow, exact for that relaxation. Past `max_checks` group-mentor time checks the
-    time test is dropped (looser, still valid).
+    time test is dropped (looser, still valid). Returns the bound, and the same bound with no
+    workplace mentors at all (what community mentors alone could take).
     """
     p = inst.problem
     length = p.round.mentor_meeting_minutes
     mentors = [mi for mi, m in enumerate(p.mentors) if m.is_community and m.capacity > 0]
     if students.size == 0:
-        return 0
+        return 0, 0
     Key = tuple[tuple[str, ...], tuple[tuple[int, int], ...], bool]
     groups: dict[Key, int] = defaultdict(int)
     for s in students:
         st = p.students[int(s)]
         clusters = tuple(sorted(set(st.clusters)))
-        groups[(clusters, tuple(sorted(_week_intervals(st.busy))), bool(workplace_capable[s]))] += 1
+        groups[(clusters, tuple(sorted(week_intervals(st.busy))), bool(workplace_capable[s]))] += 1
     with_time = len(groups) * len(mentors) <= max_checks
     keys = list(groups)
     g = max_flow.SimpleMaxFlow()
     source, sink, workplace, first_mentor = 0, 1, 2, 3 + len(keys)
-    g.add_arc_with_capacity(workplace, sink, workplace_max)
+    workplace_arc = g.add_arc_with_capacity(workplace, sink, workplace_max)
     for gi, (clusters, busy, capable) in enumerate(keys):
         count = groups[(clusters, busy, capable)]
         g.add_arc_with_capacity(source, 3 + gi, count)
@@ -152,7 +153,10 @@ def mentoring_bound(
     for k, mi in enumerate(mentors):
         g.add_arc_with_capacity(first_mentor + k, sink, meeting_capacity(p.mentors[mi], length))
     g.solve(source, sink)
-    return int(g.optimal_flow())
+    both = int(g.optimal_flow())
+    g.set_arc_capacity(workplace_arc, 0)
+    g.solve(source, sink)
+    return both, int(g.optimal_flow())
 
 
 def assign_community_mentors(
@@ -162,6 +166,7 @@ def assign_community_mentors(
     has_workplace_mentor: BoolArray,
     pinned_mentor: dict[int, int],
     *,
+    allowed_pairs: BoolArray | None = None,
     time_limit: float,
     workers: int,
     seed: int,
@@ -198,9 +203,9 @@ def assign_community_mentors(
         return longest + 1 - rank if rank is not None else 0
 
     def blocked(s: int, pi: int) -> list[tuple[int, int]]:
-        busy = _week_intervals(list(p.students[s].busy))
+        busy = week_intervals(list(p.students[s].busy))
         if pi >= 0:
-            busy += _week_intervals(list(inst.slots[int(elig.slot[pi])].blocks))
+            busy += week_intervals(list(inst.slots[int(elig.slot[pi])].blocks))
         return busy
 
     # Per touched student: alternatives (pair indices, -1 = unplaced) and candidate mentors with
@@ -229,39 +234,31 @@ def assign_community_mentors(
             continue
         current = int(pair[s])
         options = [current]
-        chosen: dict[int, dict[int, list[int]]] = {}
-        for mi in cands:
-            free = meeting_starts(p.mentors[mi], blocked(s, current), length)
-            if free:
-                chosen[mi] = {current: free}
-            if len(chosen) >= mentor_candidates:
-                break
-        if not chosen and current >= 0:
-            # The shift blocks every meeting: offer other allowed slots with a free seat.
-            o_cur = int(inst.slot_opp[elig.slot[current]])
-            extra = [
-                pi
-                for pi in range(first_pair[s], first_pair[s + 1])
-                if pi != current
-                and not inst.requires_mentor[inst.slot_opp[elig.slot[pi]]]
-                and slot_free[elig.slot[pi]] > 0
-                and (
-                    opp_free[inst.slot_opp[elig.slot[pi]]] > 0
-                    or inst.slot_opp[elig.slot[pi]] == o_cur
-                )
-            ]
+        if current >= 0:
+            # Other allowed slots with a free seat (within the student's pins: H9), in case a
+            # shift elsewhere opens a mentor's hours; the model moves the student only if the
+            # objective gains by it.
+            rng = np.arange(first_pair[s], first_pair[s + 1])
+            sl, o = elig.slot[rng], inst.slot_opp[elig.slot[rng]]
+            o_cur = inst.slot_opp[elig.slot[current]]
+            ok = (rng != current) & ~inst.requires_mentor[o] & (slot_free[sl] > 0)
+            ok &= (opp_free[o] > 0) | (o == o_cur)
+            if allowed_pairs is not None:
+                ok &= allowed_pairs[rng]
+            extra = [int(pi) for pi in rng[ok]]
             extra.sort(key=lambda pi: (-score(pi), int(elig.minutes[pi])))
             options += extra[:alternatives]
-            for mi in cands:
-                per_alt = {}
-                for pi in options[1:]:
-                    free = meeting_starts(p.mentors[mi], blocked(s, pi), length)
-                    if free:
-                        per_alt[pi] = free
-                if per_alt:
-                    chosen[mi] = per_alt
-                if len(chosen) >= mentor_candidates:
-                    break
+        chosen: dict[int, dict[int, list[int]]] = {}
+        for mi in cands:
+            per_alt = {}
+            for pi in options:
+                free = meeting_starts(p.mentors[mi], blocked(s, pi), length)
+                if free:
+                    per_alt[pi] = free
+            if per_alt:
+                chosen[mi] = per_alt
+            if len(chosen) >= mentor_candidates:
+                break
         for mi in chosen:
             offered[mi] += 1
         if pinned is not None and pinned not in chosen:

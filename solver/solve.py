@@ -13,13 +13,16 @@ import numpy as np
 
 from solver.eligibility import REASONS, Eligibility, compute_eligibility
 from solver.flow import Level, Network, solve_lexicographic
-from solver.instance import Instance, IntArray
+from solver.instance import BoolArray, Instance, IntArray
 from solver.mentoring import (
     DAY,
     Meeting,
     MentoringResult,
     assign_community_mentors,
+    clusters_meet,
+    meeting_starts,
     mentoring_bound,
+    week_intervals,
 )
 from solver.problem import DAYS, MODES, Problem, format_time
 from solver.solution import (
@@ -101,6 +104,8 @@ def _pin_restrictions(
                     broken.append([k])  # that mentor cannot serve this opportunity (H8)
                 elif not opp.requires_mentor and not p.students[s].wants_mentor:
                     broken.append([k])  # community mentors go to students who want one (H8)
+                elif not opp.requires_mentor and not clusters_meet(p.students[s], p.mentors[mi]):
+                    broken.append([k])  # the mentor's clusters and the student's do not meet
                 elif table.get(s, mi) != mi:
                     broken.append([j for j in pins if p.pins[j].mentor is not None])
                 table[s] = mi
@@ -119,12 +124,13 @@ def _levels(
     elig: Eligibility,
     net: Network,
     tickets: IntArray,
-    met: dict[int, Meeting] | None = None,
+    credit: tuple[BoolArray, BoolArray] | None = None,
 ) -> list[Level]:
     """The spec's objective levels, most important first, then the lottery, as arc costs.
 
-    `met`: students who already meet a community mentor; they count as mentored unless placed
-    where the meeting no longer fits (and not given a workplace mentor there)."""
+    `credit` (per eligible pair, per student): where a community meeting counts a wanting
+    student as mentored when placed on that pair, and when left unplaced. Without it, level 2
+    counts workplace mentors only."""
     src = net.arcs("source")
     pairs = net.arcs("pair")
     pi = net.pair_index
@@ -137,12 +143,13 @@ def _levels(
     # 2. Students who want a mentor and get a workplace mentor (community mentors come later).
     mentored = net.zeros()
     mentored[pairs] = -(inst.wants_mentor[ps] & inst.requires_mentor[popp]).astype(np.int64)
-    if met:
-        # Constant offset aside, a met student loses the meeting only on a clashing shift.
-        for k in np.nonzero(np.isin(ps, np.fromiter(met, dtype=np.int64)))[0]:
-            s = int(ps[k])
-            fits = inst.requires_mentor[popp[k]] or _meeting_fits(inst, elig, int(pi[k]), met[s])
-            mentored[pairs.start + k] = 0 if fits else 1
+    if credit is not None:
+        # Constant offset aside: a wanting student gains by a placement that brings a mentor
+        # (workplace, or a meeting that fits) and loses by one that costs a meeting.
+        pair_credit, unplaced_credit = credit
+        gains = inst.requires_mentor[popp] | pair_credit[pi]
+        delta = gains.astype(np.int64) - unplaced_credit[ps].astype(np.int64)
+        mentored[pairs] = -np.where(inst.wants_mentor[ps], delta, 0)
     # 3. Preferences: rank r scores R + 1 - r.
     keys = ps * inst.n_opps + popp
     ranks = np.array([inst.pref_rank.get(int(k), 0) for k in keys], dtype=np.int64)
@@ -232,7 +239,12 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
     pair, workplace = _placement(inst, elig, net, flow, pinned_workplace)
     clock.report("flow done", 0.6)
 
-    def meet(pair: IntArray, workplace: IntArray, hint: dict[int, Meeting]) -> MentoringResult:
+    def meet(
+        pair: IntArray,
+        workplace: IntArray,
+        hint: dict[int, Meeting],
+        pinned: dict[int, int] = pinned_community,
+    ) -> MentoringResult:
         if not options.community_mentors:
             return MentoringResult(pair=pair, meetings=(), proven=False, feasible=True, touched=0)
         return assign_community_mentors(
@@ -240,7 +252,8 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
             elig,
             pair,
             workplace >= 0,
-            pinned_community,
+            pinned,
+            allowed_pairs=allowed,
             # Deterministic runs budget work, not the clock, so the budget cannot shrink with it.
             time_limit=options.time_limit
             if options.deterministic
@@ -264,30 +277,39 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
     )
     mentoring = meet(pair, workplace, {})
     if not mentoring.feasible:
-        pins = [
-            k
-            for k, pin in enumerate(problem.pins)
-            if pin.mentor is not None and inst.mentor_ix[pin.mentor] in pinned_community.values()
-        ]
-        return _infeasible(problem, pins[:1] or [0], clock, lottery)
+        return _infeasible(
+            problem,
+            _smallest_infeasible_mentor_pins(inst, pinned_community, meet, pair),
+            clock,
+            lottery,
+        )
     best = _level_values(inst, elig, mentoring.pair, workplace, mentoring)
-    # Students who met a community mentor need no workplace mentor: solve the flow again with
-    # them counted as mentored wherever their meeting still fits, so workplace mentors go to
-    # others and seats to preferences; keep the result only if it is better on the levels.
+    # The flow above counted workplace mentors only. Solve it again counting community meetings
+    # too: first wherever some meeting could fit a shift (optimistic, so seats go where a mentor
+    # can follow), then wherever the meetings found still fit (so met students free workplace
+    # mentors and seats for others). A re-placement is kept only when it betters the levels.
+    community = options.community_mentors and _community_possible(inst)
+    bound_levels = _bounds(inst, elig, net, levels, flow_values, best) if community else best
     for attempt in range(1, IMPROVEMENT_ROUNDS + 1):
-        if not mentoring.meetings or (
-            clock.elapsed() > options.time_limit and not options.deterministic
-        ):
+        if best == bound_levels:
+            break  # proven optimal: nothing to improve
+        if clock.elapsed() > options.time_limit and not options.deterministic:
+            break
+        possible = _possible_meetings(inst, elig) if attempt == 1 and community else None
+        if possible is not None:
+            credit = possible
+        elif mentoring.meetings:
+            credit = _met_credit(inst, elig, mentoring.meetings)
+        else:
             break
         clock.report(f"re-placing around mentor meetings ({attempt})", 0.85)
-        met = {m.student: m for m in mentoring.meetings}
-        ok, flow2, _ = solve_lexicographic(net, _levels(inst, elig, net, tickets, met))
+        ok, flow2, _ = solve_lexicographic(net, _levels(inst, elig, net, tickets, credit))
         assert ok, "the same network was feasible a moment ago"
         pair2, workplace2 = _placement(inst, elig, net, flow2, pinned_workplace)
         keep = {
-            s: m
-            for s, m in met.items()
-            if workplace2[s] < 0 and _meeting_fits(inst, elig, int(pair2[s]), m)
+            m.student: m
+            for m in mentoring.meetings
+            if workplace2[m.student] < 0 and _meeting_fits(inst, elig, int(pair2[m.student]), m)
         }
         mentoring2 = meet(pair2, workplace2, keep)
         if not mentoring2.feasible or len(mentoring2.meetings) < len(keep):
@@ -299,14 +321,13 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
                 touched=mentoring.touched,
             )
         values = _level_values(inst, elig, mentoring2.pair, workplace2, mentoring2)
-        if _key(values) <= _key(best):
+        if _key(values) > _key(best):
+            best, mentoring, workplace = values, mentoring2, workplace2
+            clock.report("bounds", 0.85)
+            bound_levels = _bounds(inst, elig, net, levels, flow_values, best)
+        elif attempt > 1:
             break
-        best, mentoring, workplace = values, mentoring2, workplace2
     pair = mentoring.pair
-    bound_levels = best
-    if mentoring.touched:
-        clock.report("bounds", 0.85)
-        bound_levels = _bounds(inst, elig, net, levels, flow_values, best)
     clock.report("explaining", 0.9)
     return _answer(inst, elig, pair, workplace, mentoring, bound_levels, clock, lottery, stages)
 
@@ -330,10 +351,10 @@ def _bounds(
     wanting = np.nonzero(inst.wants_mentor)[0]
     capable = np.zeros(inst.n_students, dtype=np.bool_)
     capable[elig.student[inst.requires_mentor[inst.slot_opp[elig.slot]]]] = True
-    mentored = max(achieved[1], mentoring_bound(inst, wanting, capable, workplace_max))
+    mentored, community_max = mentoring_bound(inst, wanting, capable, workplace_max)
+    mentored = max(achieved[1], mentored)
     if mentored > achieved[1]:
         return (placed, mentored, achieved[2], achieved[3])  # the gap is at level 2
-    community_max = mentoring_bound(inst, wanting, np.zeros_like(capable), 0)
     if mentored - community_max >= workplace_max:
         return (placed, mentored, flow_values[2], flow_values[3])
     by_name = {level.name: level for level in levels}
@@ -357,6 +378,67 @@ def _placement(
     chosen = net.pair_index[flow[net.arcs("pair")] > 0]
     pair[elig.student[chosen]] = chosen
     return pair, _workplace_mentors(inst, elig, net, flow, pair, pinned)
+
+
+def _community_possible(inst: Instance) -> bool:
+    """Some student wants a mentor and some community mentor has room."""
+    return bool(inst.wants_mentor.any()) and any(
+        m.is_community and m.capacity > 0 for m in inst.problem.mentors
+    )
+
+
+def _met_credit(
+    inst: Instance, elig: Eligibility, meetings: tuple[Meeting, ...]
+) -> tuple[BoolArray, BoolArray]:
+    """Credit for the meetings found: kept when unplaced, or placed where the meeting fits."""
+    unplaced = np.zeros(inst.n_students, dtype=np.bool_)
+    pair_credit = np.zeros(elig.size, dtype=np.bool_)
+    first = np.searchsorted(elig.student, np.arange(inst.n_students + 1))
+    for m in meetings:
+        unplaced[m.student] = True
+        for k in range(first[m.student], first[m.student + 1]):
+            pair_credit[k] = _meeting_fits(inst, elig, k, m)
+    return pair_credit, unplaced
+
+
+def _possible_meetings(
+    inst: Instance, elig: Eligibility, *, max_checks: int = 3_000_000
+) -> tuple[BoolArray, BoolArray] | None:
+    """Where some community meeting could fit at all (capacity aside): per eligible pair of a
+    wanting student, and per wanting student left unplaced. None when too large to check."""
+    p = inst.problem
+    length = p.round.mentor_meeting_minutes
+    community = [m for m in p.mentors if m.is_community and m.capacity > 0]
+    wanting = inst.wants_mentor[elig.student]
+    if not community or int(wanting.sum()) * 4 > max_checks:
+        return None
+    options: dict[tuple[tuple[str, ...], tuple[tuple[int, int], ...]], list[tuple[int, int]]] = {}
+    unplaced = np.zeros(inst.n_students, dtype=np.bool_)
+    student_key: dict[int, tuple[tuple[str, ...], tuple[tuple[int, int], ...]]] = {}
+    for s in np.nonzero(inst.wants_mentor)[0]:
+        st = p.students[int(s)]
+        busy = tuple(sorted(week_intervals(st.busy)))
+        key = (tuple(sorted(set(st.clusters))), busy)
+        if key not in options:
+            found: set[tuple[int, int]] = set()
+            for m in community:
+                if clusters_meet(st, m):
+                    found.update((a, a + length) for a in meeting_starts(m, list(busy), length))
+            options[key] = sorted(found)
+        student_key[int(s)] = key
+        unplaced[s] = bool(options[key])
+    pair_credit = np.zeros(elig.size, dtype=np.bool_)
+    cache: dict[tuple[object, int], bool] = {}
+    for k in np.nonzero(wanting)[0]:
+        key = student_key[int(elig.student[k])]
+        slot = int(elig.slot[k])
+        hit = cache.get((key, slot))
+        if hit is None:
+            blocks = week_intervals(inst.slots[slot].blocks)
+            hit = any(all(b <= c or d <= a for c, d in blocks) for a, b in options[key])
+            cache[(key, slot)] = hit
+        pair_credit[k] = hit
+    return pair_credit, unplaced
 
 
 def _meeting_fits(inst: Instance, elig: Eligibility, pair: int, meeting: Meeting) -> bool:
@@ -430,6 +512,35 @@ def _smallest_infeasible_pins(inst: Instance, elig: Eligibility, allowed: np.nda
             return False
         ok, _, _ = solve_lexicographic(net, [Level("placed", net.zeros(), 0)])
         return ok
+
+    for k in list(pins):
+        trial = [j for j in pins if j != k]
+        if not feasible(trial):
+            pins = trial
+    return pins
+
+
+def _smallest_infeasible_mentor_pins(
+    inst: Instance,
+    pinned_community: dict[int, int],
+    meet: Callable[[IntArray, IntArray, dict[int, Meeting], dict[int, int]], MentoringResult],
+    pair: IntArray,
+) -> list[int]:
+    """A deletion filter over the pins that name community mentors (H8-H9): meetings are
+    searched for the students of the remaining pins only."""
+    p = inst.problem
+    pins = [
+        k
+        for k, pin in enumerate(p.pins)
+        if pin.mentor is not None and inst.student_ix[pin.student] in pinned_community
+    ]
+
+    def feasible(subset: list[int]) -> bool:
+        students = {inst.student_ix[p.pins[k].student] for k in subset}
+        others = np.ones(inst.n_students, dtype=np.int64)  # "has a workplace mentor": left out
+        others[list(students)] = -1
+        pinned = {s: pinned_community[s] for s in students}
+        return meet(pair, others, {}, pinned).feasible
 
     for k in list(pins):
         trial = [j for j in pins if j != k]
