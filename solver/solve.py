@@ -162,19 +162,12 @@ def _levels(
     lottery = net.zeros()
     lottery[src] = -(inst.n_students - tickets[free])
 
-    def span(cost: IntArray) -> int:
-        """The most a level's total can vary: each student contributes its largest arc cost."""
-        per_student = np.zeros(inst.n_students, dtype=np.int64)
-        np.maximum.at(per_student, ps, np.abs(cost[pairs]))
-        src_part = np.abs(cost[src]).sum()
-        return int(per_student.sum() + src_part)
-
     return [
-        Level("placed", placed, span(placed)),
-        Level("mentored", mentored, span(mentored)),
-        Level("preferences", pref, span(pref)),
-        Level("travel", travel, span(travel)),
-        Level("lottery", lottery, span(lottery)),
+        Level("placed", placed),
+        Level("mentored", mentored),
+        Level("preferences", pref),
+        Level("travel", travel),
+        Level("lottery", lottery),
     ]
 
 
@@ -510,7 +503,7 @@ def _smallest_infeasible_pins(inst: Instance, elig: Eligibility, allowed: np.nda
         net = _network(inst, elig, mask, sorted(students), workplace)
         if not net.reserved_ok:
             return False
-        ok, _, _ = solve_lexicographic(net, [Level("placed", net.zeros(), 0)])
+        ok, _, _ = solve_lexicographic(net, [Level("placed", net.zeros())])
         return ok
 
     for k in list(pins):
