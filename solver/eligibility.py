@@ -117,24 +117,52 @@ class _Overrides:
         return out
 
 
+class _Estimates:
+    """The spec's estimate per mode, from each distinct origin to each opportunity, computed once
+    when origins are few (term time: the schools); otherwise per pair (summer: homes)."""
+
+    MAX_CELLS = 30_000_000
+
+    def __init__(self, inst: Instance) -> None:
+        self.inst = inst
+        self.table: list[IntArray] | None = None
+        cells = inst.origin_lat.size * inst.n_opps
+        if 0 < cells <= self.MAX_CELLS:
+            distance = haversine_pairs(
+                inst.origin_lat[:, None],
+                inst.origin_lon[:, None],
+                inst.opp_lat[None, :],
+                inst.opp_lon[None, :],
+            )
+            self.table = [estimate_matrix(distance, mode).astype(np.int32) for mode in MODES]
+
+    def minutes(self, s: IntArray, o: IntArray) -> list[IntArray]:
+        """Estimated minutes per mode for each (student, opportunity) pair."""
+        inst = self.inst
+        origins = inst.origin_of[s]
+        if self.table is not None:
+            return [t[origins, o].astype(np.int64) for t in self.table]
+        distance = haversine_pairs(
+            inst.origin_lat[origins], inst.origin_lon[origins], inst.opp_lat[o], inst.opp_lon[o]
+        )
+        return [estimate_matrix(distance, mode) for mode in MODES]
+
+
 def commute(
-    inst: Instance, overrides: _Overrides, s: IntArray, o: IntArray
+    inst: Instance, estimates: _Estimates, overrides: _Overrides, s: IntArray, o: IntArray
 ) -> tuple[IntArray, IntArray]:
     """H4: fastest usable mode and its minutes per pair (UNREACHABLE when no mode can go).
 
     Ties go to the earlier mode of MODES (walk, bike, transit, car), as the spec orders them.
     """
-    distance = haversine_pairs(
-        inst.origin_lat[s], inst.origin_lon[s], inst.opp_lat[o], inst.opp_lon[o]
-    )
+    estimate = estimates.minutes(s, o)
     forced = overrides.lookup(s * inst.n_opps + o)
     best = np.full(s.shape[0], UNREACHABLE, dtype=np.int64)
     best_mode = np.full(s.shape[0], -1, dtype=np.int64)
     for m, mode in enumerate(MODES):
         has_mode = (inst.mode_mask[s] >> m) & 1 == 1
-        estimate = estimate_matrix(distance, mode)
         usable = np.ones(s.shape[0], dtype=np.bool_) if mode != "transit" else inst.transit_ok[o]
-        minutes = np.where(usable, estimate, UNREACHABLE)
+        minutes = np.where(usable, estimate[m], UNREACHABLE)
         minutes = np.where(forced[:, m] >= 0, forced[:, m], minutes)
         minutes = np.where(forced[:, m] == -2, UNREACHABLE, minutes)
         minutes = np.where(has_mode, minutes, UNREACHABLE)
@@ -218,6 +246,7 @@ def compute_eligibility(inst: Instance) -> Eligibility:
     """Every allowed (student, slot) pair with its travel, and refusal counts per reason."""
     n = inst.n_students
     overrides = _Overrides(inst)
+    estimates = _Estimates(inst)
     refusals = np.zeros((n, len(REASONS)), dtype=np.int64)
     candidates = np.zeros(n, dtype=np.int64)
     out_s: list[IntArray] = []
@@ -226,7 +255,7 @@ def compute_eligibility(inst: Instance) -> Eligibility:
     out_mode: list[IntArray] = []
     for s, o in _candidate_blocks(inst):
         candidates += np.bincount(s, minlength=n)
-        minutes, mode = commute(inst, overrides, s, o)
+        minutes, mode = commute(inst, estimates, overrides, s, o)
         fails = [
             too_young(inst, s, o),
             grade_too_low(inst, s, o),

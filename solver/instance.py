@@ -107,9 +107,17 @@ class Instance:
             [sum(1 << MODES.index(m) for m in set(s.travel_modes)) for s in students],
             dtype=np.int64,
         )
-        origins = [origin(s, schools, p.round.summer) for s in students]
-        self.origin_lat = np.array([o.lat for o in origins], dtype=np.float64)
-        self.origin_lon = np.array([o.lon for o in origins], dtype=np.float64)
+        # Origins repeat (a school's students share it in term time): index the distinct ones.
+        origin_ix: dict[tuple[float, float], int] = {}
+        self.origin_of = np.array(
+            [
+                origin_ix.setdefault((o.lat, o.lon), len(origin_ix))
+                for o in (origin(s, schools, p.round.summer) for s in students)
+            ],
+            dtype=np.int64,
+        )
+        self.origin_lat = np.array([lat for lat, _ in origin_ix], dtype=np.float64)
+        self.origin_lon = np.array([lon for _, lon in origin_ix], dtype=np.float64)
 
         # Credentials as bit words, so "holds every required credential" is a mask test.
         codes = sorted(
