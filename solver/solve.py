@@ -281,8 +281,10 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
     # too: first wherever some meeting could fit a shift (optimistic, so seats go where a mentor
     # can follow), then wherever the meetings found still fit (so met students free workplace
     # mentors and seats for others). A re-placement is kept only when it betters the levels.
-    community = options.community_mentors and _community_possible(inst)
-    bound_levels = _bounds(inst, elig, net, levels, flow_values, best) if community else best
+    # Bounds hold whether or not meetings were searched for (the flow alone is not an optimum).
+    possible_at_all = _community_possible(inst)
+    community = options.community_mentors and possible_at_all
+    bound_levels = _bounds(inst, elig, net, levels, flow_values, best) if possible_at_all else best
     for attempt in range(1, IMPROVEMENT_ROUNDS + 1):
         if best == bound_levels:
             break  # proven optimal: nothing to improve
