@@ -103,6 +103,9 @@ class _Overrides:
             key = inst.student_ix[t.student] * inst.n_opps + inst.opp_ix[t.opportunity]
             rows[key][MODES.index(t.mode)] = -2 if t.minutes is None else t.minutes
         self.keys = np.array(sorted(rows), dtype=np.int64)
+        # Students with any override take the pair-by-pair path.
+        self.has_student = np.zeros(inst.n_students, dtype=np.bool_)
+        self.has_student[self.keys // max(1, inst.n_opps)] = True
         self.minutes = np.array([rows[k] for k in sorted(rows)], dtype=np.int64).reshape(
             -1, len(MODES)
         )
@@ -204,8 +207,9 @@ def child_labour_hours(inst: Instance, s: IntArray, slot: IntArray) -> BoolArray
 # --- Candidate pairs and the whole pass ----------------------------------------------------------
 
 
-def _candidate_blocks(inst: Instance) -> Iterator[tuple[IntArray, IntArray]]:
-    """(student, opportunity) candidate pairs in blocks: cluster matches plus named preferences."""
+def _cluster_groups(inst: Instance) -> Iterator[tuple[IntArray, IntArray]]:
+    """Students with the same clusters, and the opportunities of those clusters (all of them
+    for a student open to every cluster)."""
     groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
     for i, st in enumerate(inst.problem.students):
         groups[tuple(sorted(set(st.clusters)))].append(i)
@@ -216,14 +220,12 @@ def _candidate_blocks(inst: Instance) -> Iterator[tuple[IntArray, IntArray]]:
             cand = np.unique(np.concatenate(parts)) if parts else all_opps[:0]
         else:
             cand = all_opps
-        if cand.size == 0:
-            continue
-        students = np.array(members, dtype=np.int64)
-        per_chunk = max(1, CHUNK_PAIRS // cand.size)
-        for a in range(0, students.size, per_chunk):
-            chunk = students[a : a + per_chunk]
-            yield np.repeat(chunk, cand.size), np.tile(cand, chunk.size)
-    # Preferences outside the student's clusters are chosen, so they are candidates too.
+        if cand.size:
+            yield np.array(members, dtype=np.int64), cand
+
+
+def _preference_extras(inst: Instance) -> tuple[IntArray, IntArray]:
+    """Ranked opportunities outside the student's clusters: chosen, so candidates too."""
     s_extra: list[int] = []
     o_extra: list[int] = []
     for i, st in enumerate(inst.problem.students):
@@ -235,27 +237,41 @@ def _candidate_blocks(inst: Instance) -> Iterator[tuple[IntArray, IntArray]]:
             if inst.problem.opportunities[o].cluster not in wanted:
                 s_extra.append(i)
                 o_extra.append(o)
-    for a in range(0, len(s_extra), CHUNK_PAIRS):
-        yield (
-            np.array(s_extra[a : a + CHUNK_PAIRS], dtype=np.int64),
-            np.array(o_extra[a : a + CHUNK_PAIRS], dtype=np.int64),
-        )
+    return np.array(s_extra, dtype=np.int64), np.array(o_extra, dtype=np.int64)
 
 
-def compute_eligibility(inst: Instance) -> Eligibility:
-    """Every allowed (student, slot) pair with its travel, and refusal counts per reason."""
-    n = inst.n_students
-    overrides = _Overrides(inst)
-    estimates = _Estimates(inst)
-    refusals = np.zeros((n, len(REASONS)), dtype=np.int64)
-    candidates = np.zeros(n, dtype=np.int64)
-    out_s: list[IntArray] = []
-    out_slot: list[IntArray] = []
-    out_t: list[IntArray] = []
-    out_mode: list[IntArray] = []
-    for s, o in _candidate_blocks(inst):
-        candidates += np.bincount(s, minlength=n)
-        minutes, mode = commute(inst, estimates, overrides, s, o)
+def _all_pairs(students: IntArray, cand: IntArray) -> Iterator[tuple[IntArray, IntArray]]:
+    per_chunk = max(1, CHUNK_PAIRS // max(1, cand.size))
+    for a in range(0, students.size, per_chunk):
+        chunk = students[a : a + per_chunk]
+        yield np.repeat(chunk, cand.size), np.tile(cand, chunk.size)
+
+
+class _Pass:
+    """One eligibility pass: evaluates blocks of pairs, keeps the allowed (student, slot) pairs
+    and adds up refusals per student and reason."""
+
+    def __init__(self, inst: Instance) -> None:
+        self.inst = inst
+        self.overrides = _Overrides(inst)
+        self.estimates = _Estimates(inst)
+        n = inst.n_students
+        self.refusals = np.zeros((n, len(REASONS)), dtype=np.int64)
+        self.candidates = np.zeros(n, dtype=np.int64)
+        self.parts: list[tuple[IntArray, IntArray, IntArray, IntArray]] = []
+        # Reachable pairs wait here until a block is big enough to evaluate efficiently.
+        self.pending: list[tuple[IntArray, IntArray]] = []
+        self.pending_size = 0
+
+    def count(self, column: int, students: IntArray) -> None:
+        self.refusals[:, column] += np.bincount(students, minlength=self.inst.n_students)
+
+    def evaluate(self, s: IntArray, o: IntArray, *, count_opportunity_rules: bool = True) -> None:
+        """Check every rule on the (student, opportunity) pairs; keep the allowed slots.
+
+        `count_opportunity_rules` False: H3-H4 refusals of these pairs were already counted."""
+        inst = self.inst
+        minutes, mode = commute(inst, self.estimates, self.overrides, s, o)
         fails = [
             too_young(inst, s, o),
             grade_too_low(inst, s, o),
@@ -268,7 +284,8 @@ def compute_eligibility(inst: Instance) -> Eligibility:
         ]
         refused = np.zeros(s.shape[0], dtype=np.bool_)
         for col, fail in enumerate(fails):
-            refusals[:, col] += np.bincount(s[fail], minlength=n)
+            if count_opportunity_rules:
+                self.count(col, s[fail])
             refused |= fail
         keep = ~refused
         s, o, minutes, mode = s[keep], o[keep], minutes[keep], mode[keep]
@@ -288,22 +305,142 @@ def compute_eligibility(inst: Instance) -> Eligibility:
         opp_ok = np.bincount(pair_id, weights=ok, minlength=s.shape[0]) > 0
         for col, fail in enumerate(slot_fails, start=len(OPPORTUNITY_REASONS)):
             opp_fail = (np.bincount(pair_id, weights=fail, minlength=s.shape[0]) > 0) & ~opp_ok
-            refusals[:, col] += np.bincount(s[opp_fail], minlength=n)
-        out_s.append(ps[ok])
-        out_slot.append(pslot[ok])
-        out_t.append(pt[ok])
-        out_mode.append(pmode[ok])
+            self.count(col, s[opp_fail])
+        self.parts.append((ps[ok], pslot[ok], pt[ok], pmode[ok]))
 
-    def cat(parts: list[IntArray]) -> IntArray:
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    def group(self, students: IntArray, cand: IntArray) -> None:
+        """Students of one cluster group against the group's opportunities.
 
-    student, slot = cat(out_s), cat(out_slot)
-    order = np.lexsort((slot, student))
-    return Eligibility(
-        student=student[order],
-        slot=slot[order],
-        minutes=cat(out_t)[order],
-        mode=cat(out_mode)[order],
-        refusals=refusals,
-        candidates=candidates,
+        With the origin table, only pairs within commuting reach are evaluated pair by pair;
+        refusals of the others are counted from sorted thresholds and credential patterns, so
+        the counts stay exact while the work follows the reachable pairs, not the metro area."""
+        inst = self.inst
+        self.candidates[students] += cand.size
+        if self.estimates.table is None:
+            for s, o in _all_pairs(students, cand):
+                self.evaluate(s, o)
+            return
+        fast = ~self.overrides.has_student[students]
+        for s, o in _all_pairs(students[~fast], cand):
+            self.evaluate(s, o)
+        students = students[fast]
+        if students.size == 0:
+            return
+        self.refusals[students, : len(_COUNTED_RULES)] += _rule_counts(inst, students, cand)
+        for s, o in self._reachable(students, cand):
+            self.pending.append((s, o))
+            self.pending_size += s.size
+            if self.pending_size >= CHUNK_PAIRS:
+                self.flush()
+
+    def flush(self) -> None:
+        """Evaluate the waiting reachable pairs (their H3-H4 refusals are counted already)."""
+        if self.pending:
+            s = np.concatenate([p[0] for p in self.pending])
+            o = np.concatenate([p[1] for p in self.pending])
+            self.pending, self.pending_size = [], 0
+            self.evaluate(s, o, count_opportunity_rules=False)
+
+    def _reachable(self, students: IntArray, cand: IntArray) -> Iterator[tuple[IntArray, IntArray]]:
+        """Pairs whose estimated commute is within the student's limit; the rest are counted as
+        `no_transport_mode` or `commute_too_long` here."""
+        inst = self.inst
+        table = self.estimates.table
+        assert table is not None
+        transit = MODES.index("transit")
+        keys = inst.origin_of[students] * 16 + inst.mode_mask[students]
+        order = np.argsort(keys, kind="stable")
+        bounds = np.flatnonzero(np.diff(keys[order])) + 1
+        for members in np.split(students[order], bounds):
+            g, mask = int(inst.origin_of[members[0]]), int(inst.mode_mask[members[0]])
+            best = np.full(cand.size, UNREACHABLE, dtype=np.int64)
+            for m in range(len(MODES)):
+                if mask >> m & 1:
+                    t = table[m][g, cand].astype(np.int64)
+                    if m == transit:
+                        t = np.where(inst.transit_ok[cand], t, UNREACHABLE)
+                    best = np.minimum(best, t)
+            no_mode = int((best == UNREACHABLE).sum())
+            per_chunk = max(1, CHUNK_PAIRS // max(1, cand.size))
+            for a in range(0, members.size, per_chunk):
+                chunk = members[a : a + per_chunk]
+                within = best[None, :] <= inst.max_commute[chunk][:, None]
+                reach = within.sum(axis=1)
+                self.refusals[chunk, _NO_MODE] += no_mode
+                self.refusals[chunk, _TOO_LONG] += cand.size - no_mode - reach
+                rows, cols = np.nonzero(within)
+                yield chunk[rows], cand[cols]
+
+    def result(self) -> Eligibility:
+        self.flush()
+
+        def cat(k: int) -> IntArray:
+            parts = [part[k] for part in self.parts]
+            return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+        student, slot = cat(0), cat(1)
+        order = np.lexsort((slot, student))
+        return Eligibility(
+            student=student[order],
+            slot=slot[order],
+            minutes=cat(2)[order],
+            mode=cat(3)[order],
+            refusals=self.refusals,
+            candidates=self.candidates,
+        )
+
+
+_COUNTED_RULES = OPPORTUNITY_REASONS[:6]  # the H3 rules, counted by _rule_counts
+_NO_MODE = OPPORTUNITY_REASONS.index("no_transport_mode")
+_TOO_LONG = OPPORTUNITY_REASONS.index("commute_too_long")
+
+
+def _rule_counts(inst: Instance, students: IntArray, cand: IntArray) -> IntArray:
+    """For each student, how many of `cand` refuse them under each H3 rule (columns as in
+    `_COUNTED_RULES`), the same numbers pair-by-pair evaluation gives, without pairs."""
+    out = np.zeros((students.size, len(_COUNTED_RULES)), dtype=np.int64)
+    age, grade = inst.age[students], inst.grade[students]
+    # too_young: under min_age, or under 14 outside job shadowing.
+    min_age = np.sort(inst.min_age[cand])
+    out[:, 0] = cand.size - np.searchsorted(min_age, age, side="right")
+    working = np.sort(inst.min_age[cand[~inst.job_shadow[cand]]])
+    out[:, 0] += np.where(age < 14, np.searchsorted(working, age, side="right"), 0)
+    # grade: below min_grade.
+    min_grade = np.sort(inst.min_grade[cand])
+    out[:, 1] = cand.size - np.searchsorted(min_grade, grade, side="right")
+    # missing_credential: one count per distinct set of credentials held.
+    held, inverse = np.unique(inst.cred_bits[students], axis=0, return_inverse=True)
+    required = inst.req_bits[cand]
+    missing = np.array(
+        [int(((required & ~row) != 0).any(axis=1).sum()) for row in held], dtype=np.int64
     )
+    out[:, 2] = missing[inverse.reshape(-1)]
+    # not_accepted and forbidden: few named pairs, counted where they fall in the group.
+    position = np.full(inst.n_students, -1, dtype=np.int64)
+    position[students] = np.arange(students.size)
+    in_cand = np.zeros(inst.n_opps, dtype=np.bool_)
+    in_cand[cand] = True
+    out[:, 3] = int(inst.has_accepts[cand].sum())
+    for column, keys, sign in ((3, inst.accepted_keys, -1), (5, inst.forbidden_keys, 1)):
+        ks, ko = np.divmod(keys, inst.n_opps)
+        hit = (position[ks] >= 0) & in_cand[ko] & (inst.has_accepts[ko] if column == 3 else True)
+        np.add.at(out[:, column], position[ks[hit]], sign)
+    # hazardous_minor: by age band (the student-learner exemption needs 16+ and a learner kind).
+    hazardous = inst.hazardous[cand]
+    all_hazardous = int(hazardous.sum())
+    not_exempt = int((hazardous & ~inst.learner_kind[cand]).sum())
+    out[:, 4] = np.where(age >= 18, 0, np.where(age >= 16, not_exempt, all_hazardous))
+    return out
+
+
+def compute_eligibility(inst: Instance) -> Eligibility:
+    """Every allowed (student, slot) pair with its travel, and refusal counts per reason."""
+    run = _Pass(inst)
+    for students, cand in _cluster_groups(inst):
+        run.group(students, cand)
+    s_extra, o_extra = _preference_extras(inst)
+    if s_extra.size:
+        run.candidates += np.bincount(s_extra, minlength=inst.n_students)
+        for a in range(0, s_extra.size, CHUNK_PAIRS):
+            run.evaluate(s_extra[a : a + CHUNK_PAIRS], o_extra[a : a + CHUNK_PAIRS])
+    return run.result()

@@ -21,7 +21,11 @@ class Progress:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SolveOptions:
-    """How to solve, apart from what: time limit, parallelism, the lottery seed."""
+    """How to solve, apart from what: time limit, parallelism, the lottery seed.
+
+    `time_limit` is for the whole solve; the exact flow always runs to its end, and the
+    community-mentor meeting search gets what is left (at least 10 s, or the limit if smaller).
+    """
 
     time_limit: float = 60.0
     workers: int = 2

@@ -39,6 +39,8 @@ from solver.solution import (
 
 log = logging.getLogger(__name__)
 
+# The meeting search gets what the time limit leaves after the exact flow, but at least this.
+MIN_MEETING_SECONDS = 10.0
 # Re-placements around community-mentor meetings, each kept only when it improves the levels.
 IMPROVEMENT_ROUNDS = 3
 # How many holders a `capacity_taken` reason names before it says "and N more".
@@ -250,7 +252,9 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
             # Deterministic runs budget work, not the clock, so the budget cannot shrink with it.
             time_limit=options.time_limit
             if options.deterministic
-            else max(1.0, options.time_limit - clock.elapsed()),
+            else max(
+                min(MIN_MEETING_SECONDS, options.time_limit), options.time_limit - clock.elapsed()
+            ),
             workers=options.workers,
             seed=options.seed,
             lottery=tickets,
@@ -658,57 +662,100 @@ def _scalar(inst: Instance, levels: tuple[int, ...]) -> int:
 def _explain(
     inst: Instance, elig: Eligibility, pair: IntArray, workplace: IntArray
 ) -> list[Unplaced]:
-    """Reason codes, with counts, for every student left unplaced."""
+    """Reason codes, with counts, for every student left unplaced; `capacity_taken` names
+    who holds the seats the student could have had."""
     p = inst.problem
     unplaced = np.nonzero(pair < 0)[0]
     if unplaced.size == 0:
         return []
-    slot_holders: dict[int, list[int]] = defaultdict(list)
-    opp_holders: dict[int, list[int]] = defaultdict(list)
-    for s in np.nonzero(pair >= 0)[0]:
-        sl = int(elig.slot[pair[s]])
-        slot_holders[sl].append(int(s))
-        opp_holders[int(inst.slot_opp[sl])].append(int(s))
+    placed = np.nonzero(pair >= 0)[0]
+    held_slot = elig.slot[pair[placed]]
+    held_opp = inst.slot_opp[held_slot]
+    slot_count = np.bincount(held_slot, minlength=inst.n_slots)
+    opp_count = np.bincount(held_opp, minlength=inst.n_opps)
+    slot_full = slot_count >= inst.slot_capacity
+    opp_full = opp_count >= inst.opp_capacity
     mentor_load = np.bincount(workplace[workplace >= 0], minlength=len(p.mentors))
-    first = np.searchsorted(elig.student, np.arange(inst.n_students + 1))
+    mentors_full = np.array(
+        [
+            bool(inst.requires_mentor[o])
+            and all(mentor_load[m] >= inst.mentor_capacity[m] for m in inst.workplace_mentors[o])
+            for o in range(inst.n_opps)
+        ],
+        dtype=np.bool_,
+    )
+    # Eligible pairs of unplaced students, and what stands in the way at each.
+    pi = np.nonzero(pair[elig.student] < 0)[0]
+    ps, psl = elig.student[pi], elig.slot[pi]
+    po = inst.slot_opp[psl]
+    taken = slot_full[psl] | opp_full[po]
+    mentorless = ~taken & mentors_full[po]
+    n_opp = max(1, inst.n_opps)
+
+    def per_student(mask: np.ndarray) -> IntArray:
+        """How many distinct opportunities per student among the masked pairs."""
+        keys = np.unique(ps[mask] * n_opp + po[mask])
+        return np.bincount(keys // n_opp, minlength=inst.n_students)
+
+    taken_opps, mentor_opps = per_student(taken), per_student(mentorless)
+    # Distinct holders: a full opportunity's holders, plus full slots' in opportunities not full.
+    opp_keys = np.unique(ps[taken & opp_full[po]] * n_opp + po[taken & opp_full[po]])
+    holders = np.bincount(
+        opp_keys // n_opp, weights=opp_count[opp_keys % n_opp], minlength=inst.n_students
+    ).astype(np.int64)
+    n_slot = max(1, inst.n_slots)
+    slot_mask = taken & ~opp_full[po]
+    slot_keys = np.unique(ps[slot_mask] * n_slot + psl[slot_mask])
+    holders += np.bincount(
+        slot_keys // n_slot, weights=slot_count[slot_keys % n_slot], minlength=inst.n_students
+    ).astype(np.int64)
+    # Who holds each seat, for naming a few.
+    order = np.argsort(held_slot, kind="stable")
+    slot_start = np.searchsorted(held_slot[order], np.arange(inst.n_slots + 1))
+    by_opp = np.argsort(held_opp, kind="stable")
+    opp_start = np.searchsorted(held_opp[by_opp], np.arange(inst.n_opps + 1))
+    first = np.searchsorted(ps, np.arange(inst.n_students + 1))
+
+    def names(s: int) -> list[str]:
+        found: dict[str, None] = {}
+        for k in range(first[s], first[s + 1]):
+            if not taken[k]:
+                continue
+            sl, o = int(psl[k]), int(po[k])
+            seat = (
+                placed[order[slot_start[sl] : slot_start[sl + 1]]]
+                if slot_full[sl]
+                else placed[by_opp[opp_start[o] : opp_start[o + 1]]]
+            )
+            for h in seat[:NAMED_HOLDERS]:
+                found.setdefault(p.students[int(h)].id, None)
+            if len(found) >= NAMED_HOLDERS:
+                break
+        return list(found)[:NAMED_HOLDERS]
+
     out: list[Unplaced] = []
-    for s in unplaced:
+    for s in (int(x) for x in unplaced):
         reasons: list[Reason] = []
         if elig.candidates[s] == 0:
             reasons.append(Reason(code="no_opportunities"))
             if inst.n_opps:
                 reasons.append(Reason(code="no_cluster_match", count=inst.n_opps))
-        for col, code in enumerate(REASONS):
-            count = int(elig.refusals[s, col])
-            if count:
-                reasons.append(Reason(code=code, count=count))
-        taken_opps: set[int] = set()
-        mentor_opps: set[int] = set()
-        holders: list[int] = []
-        for pi in range(first[s], first[s + 1]):
-            sl = int(elig.slot[pi])
-            o = int(inst.slot_opp[sl])
-            slot_full = len(slot_holders[sl]) >= inst.slot_capacity[sl]
-            opp_full = len(opp_holders[o]) >= inst.opp_capacity[o]
-            if slot_full or opp_full:
-                taken_opps.add(o)
-                holders += slot_holders[sl] if slot_full else opp_holders[o]
-            elif inst.requires_mentor[o] and all(
-                mentor_load[m] >= inst.mentor_capacity[m] for m in inst.workplace_mentors[o]
-            ):
-                mentor_opps.add(o)
-        if taken_opps:
-            names = list(dict.fromkeys(p.students[h].id for h in holders))
-            more = f" and {len(names) - NAMED_HOLDERS} more" if len(names) > NAMED_HOLDERS else ""
+        for col in np.nonzero(elig.refusals[s])[0]:
+            reasons.append(Reason(code=REASONS[col], count=int(elig.refusals[s, col])))
+        if taken_opps[s]:
+            named = names(s)
+            more = int(holders[s]) - len(named)
             reasons.append(
                 Reason(
                     code="capacity_taken",
-                    count=len(taken_opps),
-                    detail="seats held by " + ", ".join(names[:NAMED_HOLDERS]) + more,
+                    count=int(taken_opps[s]),
+                    detail="seats held by "
+                    + ", ".join(named)
+                    + (f" and {more} more" if more > 0 else ""),
                 )
             )
-        if mentor_opps:
-            reasons.append(Reason(code="no_mentor", count=len(mentor_opps)))
+        if mentor_opps[s]:
+            reasons.append(Reason(code="no_mentor", count=int(mentor_opps[s])))
         if not reasons:
             reasons.append(Reason(code="capacity_taken", detail="no seats offered where eligible"))
         out.append(Unplaced(student=p.students[s].id, reasons=tuple(reasons)))
