@@ -133,6 +133,29 @@ def mentoring_bound(
         clusters = tuple(sorted(set(st.clusters)))
         groups[(clusters, tuple(sorted(week_intervals(st.busy))), bool(workplace_capable[s]))] += 1
     with_time = len(groups) * len(mentors) <= max_checks
+    # Every mentor's grid starts in one array, so "some start is free" is one numpy test per
+    # busy pattern for all mentors at once.
+    per_mentor = [
+        [
+            a
+            for a, b in week_intervals(p.mentors[mi].available)
+            for a in range(-(-a // GRID) * GRID, b - length + 1, GRID)
+        ]
+        for mi in mentors
+    ]
+    grid = np.array([t for ts in per_mentor for t in ts], dtype=np.int64)
+    owner = np.repeat(np.arange(len(mentors)), [len(ts) for ts in per_mentor])
+    free_by_busy: dict[tuple[tuple[int, int], ...], BoolArray] = {}
+
+    def free_mentors(busy: tuple[tuple[int, int], ...]) -> BoolArray:
+        if busy not in free_by_busy:
+            ok = np.ones(grid.size, dtype=np.bool_)
+            for c, d in busy:
+                ok &= ~((grid < d) & (c < grid + length))
+            free_by_busy[busy] = np.bincount(owner[ok], minlength=len(mentors)) > 0
+        return free_by_busy[busy]
+
+    mentor_clusters = [set(p.mentors[mi].clusters) for mi in mentors]
     keys = list(groups)
     g = max_flow.SimpleMaxFlow()
     source, sink, workplace, first_mentor = 0, 1, 2, 3 + len(keys)
@@ -143,13 +166,11 @@ def mentoring_bound(
         if capable:
             g.add_arc_with_capacity(3 + gi, workplace, count)
         wanted = set(clusters)
-        for k, mi in enumerate(mentors):
-            m = p.mentors[mi]
-            if wanted and m.clusters and not wanted & set(m.clusters):
+        free = free_mentors(busy) if with_time else np.ones(len(mentors), dtype=np.bool_)
+        for j in (int(x) for x in np.nonzero(free)[0]):
+            if wanted and mentor_clusters[j] and not wanted & mentor_clusters[j]:
                 continue
-            if with_time and not meeting_starts(m, list(busy), length):
-                continue
-            g.add_arc_with_capacity(3 + gi, first_mentor + k, count)
+            g.add_arc_with_capacity(3 + gi, first_mentor + j, count)
     for k, mi in enumerate(mentors):
         g.add_arc_with_capacity(first_mentor + k, sink, meeting_capacity(p.mentors[mi], length))
     g.solve(source, sink)
@@ -331,6 +352,47 @@ def assign_community_mentors(
     )
 
 
+def _greedy_meetings(
+    inst: Instance,
+    members: list[int],
+    alts: dict[int, list[int]],
+    by_student: dict[int, list[int]],
+    starts: dict[tuple[int, int], dict[int, list[int]]],
+    hint: dict[int, Meeting],
+    length: int,
+) -> dict[int, tuple[int, int]]:
+    """A first answer for CP-SAT to improve on: the given meetings, then each student in turn
+    (nobody moving) takes the first free meeting time with one of their candidate mentors."""
+    p = inst.problem
+    booked: dict[int, list[int]] = defaultdict(list)
+    out: dict[int, tuple[int, int]] = {}
+
+    def fits(mi: int, start: int) -> bool:
+        taken = booked[mi]
+        return len(taken) < p.mentors[mi].capacity and all(
+            start + length <= t or t + length <= start for t in taken
+        )
+
+    for s in members:
+        given = hint.get(s)
+        if given is None:
+            continue
+        allowed = starts.get((s, given.mentor), {}).get(alts[s][0], ())
+        if given.start in allowed and fits(given.mentor, given.start):
+            booked[given.mentor].append(given.start)
+            out[s] = (given.mentor, given.start)
+    for s in members:
+        if s in out:
+            continue
+        for mi in by_student[s]:
+            start = next((t for t in starts[(s, mi)].get(alts[s][0], ()) if fits(mi, t)), None)
+            if start is not None:
+                booked[mi].append(start)
+                out[s] = (mi, start)
+                break
+    return out
+
+
 def _solve_component(
     inst: Instance,
     elig: Eligibility,
@@ -363,6 +425,7 @@ def _solve_component(
     travel_span = 1 + sum(int(elig.minutes[pi]) for s in members for pi in alts[s] if pi >= 0)
     pref_span = 1 + (inst.longest_preferences + 1) * len(members)
 
+    start_hint = _greedy_meetings(inst, members, alts, by_student, starts, hint, length)
     for s in members:
         sid = p.students[s].id
         # A student keeps exactly one of its options: never out of, or into, a placement (H1).
@@ -388,10 +451,9 @@ def _solve_component(
             start_of[key] = model.new_int_var_from_domain(
                 cp_model.Domain.from_values(domain), f"{sid}~{mid}.start"
             )
-            hinted = hint.get(s)
-            if hinted is not None and hinted.mentor == mi:
+            if start_hint.get(s, (None, 0))[0] == mi:
                 model.add_hint(present[key], 1)
-                model.add_hint(start_of[key], hinted.start)
+                model.add_hint(start_of[key], start_hint[s][1])
             else:
                 model.add_hint(present[key], 0)
             # H8: the meeting avoids the shift the student ends up with.
