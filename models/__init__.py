@@ -1,1 +1,77 @@
-"""Database models of wbl-scheduler (SQLAlchemy 2.x); filled in by the rounds-in-a-database work."""
+"""Database models of wbl-scheduler (SQLAlchemy 2.x), the engine and session factory, and
+the migrations that build the schema.
+
+Importing this package registers every model on `Base.metadata`, which is what Alembic and
+`create_all` see.
+"""
+
+from models.audit import AuditEvent
+from models.base import Base, UTCDateTime, utcnow
+from models.db import database_url, make_engine, make_session_factory
+from models.migrate import upgrade
+from models.program import Membership, Program, Role, User
+from models.round import (
+    Employer,
+    Forbidden,
+    Mentor,
+    Opportunity,
+    OpportunityAccept,
+    OpportunityKind,
+    Pin,
+    Preference,
+    Round,
+    RoundStatus,
+    School,
+    Slot,
+    Student,
+    TravelMode,
+    TravelOverride,
+)
+from models.solve import (
+    Assignment,
+    AssignmentStatus,
+    Mentorship,
+    RunStatus,
+    SolutionStatus,
+    SolveRun,
+    Unplaced,
+    Weekday,
+)
+
+__all__ = [
+    "Assignment",
+    "AssignmentStatus",
+    "AuditEvent",
+    "Base",
+    "Employer",
+    "Forbidden",
+    "Membership",
+    "Mentor",
+    "Mentorship",
+    "Opportunity",
+    "OpportunityAccept",
+    "OpportunityKind",
+    "Pin",
+    "Preference",
+    "Program",
+    "Role",
+    "Round",
+    "RoundStatus",
+    "RunStatus",
+    "School",
+    "Slot",
+    "SolutionStatus",
+    "SolveRun",
+    "Student",
+    "TravelMode",
+    "TravelOverride",
+    "UTCDateTime",
+    "Unplaced",
+    "User",
+    "Weekday",
+    "database_url",
+    "make_engine",
+    "make_session_factory",
+    "upgrade",
+    "utcnow",
+]

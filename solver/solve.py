@@ -512,11 +512,17 @@ def _smallest_infeasible_pins(inst: Instance, elig: Eligibility, allowed: np.nda
         ok, _, _ = solve_lexicographic(net, [Level("placed", net.zeros())])
         return ok
 
-    for k in list(pins):
-        trial = [j for j in pins if j != k]
+    return _deletion_filter(pins, feasible)
+
+
+def _deletion_filter(items: list[int], feasible: Callable[[list[int]], bool]) -> list[int]:
+    """From an infeasible set, drop each item whose removal leaves the rest still infeasible:
+    what remains is infeasible and minimal (every item in it is needed)."""
+    for k in list(items):
+        trial = [j for j in items if j != k]
         if not feasible(trial):
-            pins = trial
-    return pins
+            items = trial
+    return items
 
 
 def _smallest_infeasible_mentor_pins(
@@ -541,11 +547,7 @@ def _smallest_infeasible_mentor_pins(
         pinned = {s: pinned_community[s] for s in students}
         return meet(pair, others, {}, pinned).feasible
 
-    for k in list(pins):
-        trial = [j for j in pins if j != k]
-        if not feasible(trial):
-            pins = trial
-    return pins
+    return _deletion_filter(pins, feasible)
 
 
 def _infeasible(
