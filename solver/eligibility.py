@@ -17,7 +17,7 @@ import numpy as np
 
 from solver.instance import BoolArray, Instance, IntArray
 from solver.problem import MODES
-from solver.travel import UNREACHABLE, estimate_matrix, haversine_pairs
+from solver.travel import UNREACHABLE, estimate_matrix, haversine_pairs, origin, trip
 
 # Reason codes of the spec; the position is the column in `Eligibility.refusals`.
 OPPORTUNITY_REASONS: tuple[str, ...] = (
@@ -444,3 +444,64 @@ def compute_eligibility(inst: Instance) -> Eligibility:
         for a in range(0, s_extra.size, CHUNK_PAIRS):
             run.evaluate(s_extra[a : a + CHUNK_PAIRS], o_extra[a : a + CHUNK_PAIRS])
     return run.result()
+
+
+def refusal_codes(inst: Instance, student: int, opp: int, slot: int | None = None) -> list[str]:
+    """Why `student` may not take `opp` (at `slot`, or at any of its slots): the reason codes
+    of every rule it breaks, [] when allowed. The same rules as the pass above, for one pair:
+    manual moves and pins are checked with it."""
+    s = np.array([student], dtype=np.int64)
+    o = np.array([opp], dtype=np.int64)
+    p = inst.problem
+    st, op = p.students[student], p.opportunities[opp]
+    codes: list[str] = []
+    if st.clusters and op.cluster not in st.clusters and op.id not in st.preferences:
+        codes.append("no_cluster_match")
+    rules = (
+        too_young,
+        grade_too_low,
+        missing_credential,
+        not_accepted,
+        hazardous_minor,
+        forbidden_pair,
+    )
+    codes += [
+        code
+        for code, rule in zip(OPPORTUNITY_REASONS, rules, strict=False)
+        if bool(rule(inst, s, o)[0])
+    ]
+    overrides = {
+        t.mode: t.minutes for t in p.travel if t.student == st.id and t.opportunity == op.id
+    }
+    schools = {sc.id: sc for sc in p.schools}
+    best = trip(st, op, origin(st, schools, p.round.summer), overrides)
+    if best is None:
+        codes.append("no_transport_mode")
+    elif best[1] > st.max_commute_minutes:
+        codes.append("commute_too_long")
+    if codes:
+        return codes
+    assert best is not None
+    first, last = int(inst.opp_slot_start[opp]), int(inst.opp_slot_start[opp + 1])
+    slots = [slot] if slot is not None else list(range(first, last))
+    t = np.array([best[1]], dtype=np.int64)
+    per_slot = []
+    for sl in slots:
+        x = np.array([sl], dtype=np.int64)
+        fails = [
+            code
+            for code, fail in zip(
+                SLOT_REASONS,
+                (
+                    schedule_conflict(inst, s, x, t),
+                    over_weekly_hours(inst, s, x),
+                    child_labour_hours(inst, s, x),
+                ),
+                strict=True,
+            )
+            if bool(fail[0])
+        ]
+        if not fails:
+            return []
+        per_slot.append(fails)
+    return sorted({code for fails in per_slot for code in fails}) or ["capacity_taken"]

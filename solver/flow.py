@@ -181,6 +181,8 @@ def solve_lexicographic(
     fixed = np.zeros(n_arcs, dtype=np.int64)  # flow of arcs fixed at capacity
     supply = net.supply.copy()
     flow = np.zeros(n_arcs, dtype=np.int64)
+    # A level with no cost anywhere changes nothing: skip its stage (but always solve once).
+    levels = [level for level in levels if level.cost.any()] or list(levels[:1])
     for number, level in enumerate(levels, start=1):
         cost, names = level.cost, level.name
         if int(np.abs(cost).max(initial=0)) * (net.n_nodes + 1) >= COST_LIMIT:

@@ -20,6 +20,19 @@ class Progress:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Previous:
+    """A placement from an earlier run, for a re-solve that disturbs as little as possible.
+
+    `keep`: published or confirmed; kept unless impossible (ranked above placing more students).
+    Otherwise moving the student is penalised right below placing more students."""
+
+    student: str
+    opportunity: str
+    slot: str
+    keep: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SolveOptions:
     """How to solve, apart from what: time limit, parallelism, the lottery seed.
 
@@ -36,6 +49,8 @@ class SolveOptions:
     log: bool = False
     # False: skip community-mentor meetings (the flow alone: exact for the rest, a baseline).
     community_mentors: bool = True
+    # Placements of an earlier run: keep them where possible (see Previous).
+    previous: tuple[Previous, ...] = ()
     # Community mentors offered to each student wanting one, in the CP-SAT model.
     mentor_candidates: int = 3
     progress: Callable[[Progress], None] | None = field(default=None, compare=False)
@@ -81,6 +96,27 @@ class Mentorship:
             "day": self.day,
             "start": self.start,
             "end": self.end,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Change:
+    """How a re-solve changed a student's placement relative to `SolveOptions.previous`."""
+
+    student: str
+    before: tuple[str, str] | None  # (opportunity, slot)
+    after: tuple[str, str] | None
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        def place(x: tuple[str, str] | None) -> dict[str, str] | None:
+            return {"opportunity": x[0], "slot": x[1]} if x is not None else None
+
+        return {
+            "student": self.student,
+            "from": place(self.before),
+            "to": place(self.after),
+            "reason": self.reason,
         }
 
 
@@ -164,6 +200,7 @@ class Solution:
     objective_levels: tuple[int, ...] = ()
     bound_levels: tuple[int, ...] = ()
     infeasible_pins: tuple[int, ...] = ()
+    changes: tuple[Change, ...] | None = None
     lottery: dict[str, Any] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict)
 
@@ -186,4 +223,6 @@ class Solution:
         }
         if self.status == "infeasible":
             out["infeasible_pins"] = list(self.infeasible_pins)
+        if self.changes is not None:
+            out["changes"] = [c.to_dict() for c in self.changes]
         return out

@@ -8,10 +8,11 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
-from solver.eligibility import REASONS, Eligibility, compute_eligibility
+from solver.eligibility import REASONS, Eligibility, compute_eligibility, refusal_codes
 from solver.flow import Level, Network, solve_lexicographic
 from solver.instance import BoolArray, Instance, IntArray
 from solver.mentoring import (
@@ -27,6 +28,7 @@ from solver.mentoring import (
 from solver.problem import DAYS, MODES, Problem, format_time
 from solver.solution import (
     Assignment,
+    Change,
     GroupMetrics,
     Mentorship,
     Metrics,
@@ -121,12 +123,90 @@ def _pin_restrictions(
     return allowed, list(by_student), workplace, community, broken
 
 
+@dataclass(frozen=True, slots=True)
+class _PreviousPairs:
+    """An earlier run's placements as eligible-pair indices (-1: none, or no longer allowed)."""
+
+    pair: IntArray
+    keep: BoolArray
+    place: dict[int, tuple[str, str]]  # student -> (opportunity id, slot id) as given
+
+
+def _previous(inst: Instance, elig: Eligibility, options: SolveOptions) -> _PreviousPairs | None:
+    if not options.previous:
+        return None
+    pair = np.full(inst.n_students, -1, dtype=np.int64)
+    keep = np.zeros(inst.n_students, dtype=np.bool_)
+    place: dict[int, tuple[str, str]] = {}
+    first = np.searchsorted(elig.student, np.arange(inst.n_students + 1))
+    for pv in options.previous:
+        s = inst.student_ix.get(pv.student)
+        if s is None:
+            continue  # the student left the round
+        place[s] = (pv.opportunity, pv.slot)
+        keep[s] = pv.keep
+        sl = inst.slot_ix.get(pv.slot)
+        if sl is None or inst.opp(sl).id != pv.opportunity:
+            continue
+        slots = elig.slot[first[s] : first[s + 1]]
+        k = int(np.searchsorted(slots, sl))
+        if k < slots.size and slots[k] == sl:
+            pair[s] = first[s] + k
+    return _PreviousPairs(pair=pair, keep=keep, place=place)
+
+
+def _changes(
+    inst: Instance, elig: Eligibility, pair: IntArray, previous: _PreviousPairs
+) -> tuple[Change, ...]:
+    """Who moved relative to the earlier run, who is new, and why."""
+    p = inst.problem
+    pinned = {inst.student_ix[pin.student] for pin in p.pins}
+    before_count: dict[str, int] = defaultdict(int)
+    for _, slot_id in previous.place.values():
+        before_count[slot_id] += 1
+    out: list[Change] = []
+    for s in range(inst.n_students):
+        now = int(pair[s])
+        after = (
+            (inst.opp(int(elig.slot[now])).id, inst.slots[int(elig.slot[now])].id)
+            if now >= 0
+            else None
+        )
+        before = previous.place.get(s)
+        if before is None:
+            if after is not None:
+                out.append(
+                    Change(
+                        student=p.students[s].id, before=None, after=after, reason="newly placed"
+                    )
+                )
+            continue
+        if now >= 0 and now == previous.pair[s]:
+            continue
+        opp_id, slot_id = before
+        if opp_id not in inst.opp_ix or slot_id not in inst.slot_ix:
+            reason = "that slot is no longer offered"
+        elif previous.pair[s] < 0:
+            codes = refusal_codes(inst, s, inst.opp_ix[opp_id], inst.slot_ix[slot_id])
+            reason = "no longer eligible there: " + ", ".join(codes)
+        elif s in pinned:
+            reason = "pinned elsewhere"
+        elif inst.slot_capacity[inst.slot_ix[slot_id]] < before_count[slot_id]:
+            reason = "the slot's capacity went down"
+        else:
+            reason = "moved so that more students (or kept placements) could be placed"
+        out.append(Change(student=p.students[s].id, before=before, after=after, reason=reason))
+    return tuple(out)
+
+
 def _levels(
     inst: Instance,
     elig: Eligibility,
     net: Network,
     tickets: IntArray,
     credit: tuple[BoolArray, BoolArray] | None = None,
+    *,
+    previous: _PreviousPairs | None = None,
 ) -> list[Level]:
     """The spec's objective levels, most important first, then the lottery, as arc costs.
 
@@ -164,13 +244,22 @@ def _levels(
     lottery = net.zeros()
     lottery[src] = -(inst.n_students - tickets[free])
 
-    return [
+    out = [
         Level("placed", placed),
         Level("mentored", mentored),
         Level("preferences", pref),
         Level("travel", travel),
         Level("lottery", lottery),
     ]
+    if previous is not None:
+        # A re-solve: published and confirmed placements first (kept unless impossible), then
+        # as many students as possible, then as few moves as possible, then the rest.
+        same = previous.pair[ps] == pi
+        kept, stayed = net.zeros(), net.zeros()
+        kept[pairs] = -(same & previous.keep[ps]).astype(np.int64)
+        stayed[pairs] = -(same & ~previous.keep[ps]).astype(np.int64)
+        out = [Level("kept", kept), out[0], Level("stayed", stayed), *out[1:]]
+    return out
 
 
 def _workplace_mentors(
@@ -224,7 +313,8 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
     if broken:
         return _infeasible(problem, broken[0], clock, lottery)
     net = _network(inst, elig, allowed, pinned_students, pinned_workplace)
-    levels = _levels(inst, elig, net, tickets)
+    previous = _previous(inst, elig, options)
+    levels = _levels(inst, elig, net, tickets, previous=previous)
     feasible, flow, stages = solve_lexicographic(
         net, levels, progress=lambda msg: clock.report(msg, 0.3)
     )
@@ -242,13 +332,20 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
     ) -> MentoringResult:
         if not options.community_mentors:
             return MentoringResult(pair=pair, meetings=(), proven=False, feasible=True, touched=0)
+        movable = allowed
+        if previous is not None:
+            # A student still where the earlier run put them stays there (moves cost more).
+            staying = (previous.pair >= 0) & (pair == previous.pair)
+            if staying.any():
+                movable = allowed & ~staying[elig.student]
+                movable[previous.pair[staying]] = True
         return assign_community_mentors(
             inst,
             elig,
             pair,
             workplace >= 0,
             pinned,
-            allowed_pairs=allowed,
+            allowed_pairs=movable,
             # Deterministic runs budget work, not the clock, so the budget cannot shrink with it.
             time_limit=options.time_limit
             if options.deterministic
@@ -302,7 +399,9 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
         else:
             break
         clock.report(f"re-placing around mentor meetings ({attempt})", 0.85)
-        ok, flow2, _ = solve_lexicographic(net, _levels(inst, elig, net, tickets, credit))
+        ok, flow2, _ = solve_lexicographic(
+            net, _levels(inst, elig, net, tickets, credit, previous=previous)
+        )
         assert ok, "the same network was feasible a moment ago"
         pair2, workplace2 = _placement(inst, elig, net, flow2, pinned_workplace)
         keep = {
@@ -328,7 +427,10 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
             break
     pair = mentoring.pair
     clock.report("explaining", 0.9)
-    return _answer(inst, elig, pair, workplace, mentoring, bound_levels, clock, lottery, stages)
+    changes = _changes(inst, elig, pair, previous) if previous is not None else None
+    return _answer(
+        inst, elig, pair, workplace, mentoring, bound_levels, clock, lottery, stages, changes
+    )
 
 
 def _bounds(
@@ -358,7 +460,7 @@ def _bounds(
         return (placed, mentored, flow_values[2], flow_values[3])
     by_name = {level.name: level for level in levels}
     ok, free_flow, _ = solve_lexicographic(
-        net, [by_name["placed"], by_name["preferences"], by_name["travel"]]
+        net, [level for level in levels if level.name not in ("mentored", "lottery")]
     )
     assert ok, "the same network was feasible a moment ago"
     return (
@@ -576,6 +678,7 @@ def _answer(
     clock: _Clock,
     lottery: dict[str, object],
     stages: int,
+    changes: tuple[Change, ...] | None = None,
 ) -> Solution:
     p = inst.problem
     length = p.round.mentor_meeting_minutes
@@ -642,6 +745,7 @@ def _answer(
         objective_levels=levels,
         bound_levels=bound_levels,
         lottery=lottery,
+        changes=changes,
         stats={
             "eligible_pairs": elig.size,
             "flow_stages": stages,

@@ -47,3 +47,17 @@ def test_fast_path_equals_pair_by_pair_on_random_rounds(
 ) -> None:
     """H3-H7 on small random rounds (minors, credentials, accepts, overrides, forbidden)."""
     _assert_same(*_both(random_round(seed), monkeypatch))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_refusal_codes_agree_with_the_pass(seed: int) -> None:
+    """H3-H7 for one pair (manual moves, pins): allowed exactly when the pass allows a slot."""
+    from solver.eligibility import refusal_codes
+
+    inst = Instance(load_problem(random_round(seed)))
+    elig = compute_eligibility(inst)
+    allowed = {(int(s), int(inst.slot_opp[sl])) for s, sl in zip(elig.student, elig.slot, strict=True)}
+    for s in range(inst.n_students):
+        for o in range(inst.n_opps):
+            codes = refusal_codes(inst, s, o)
+            assert (codes == []) == ((s, o) in allowed), (s, o, codes)
