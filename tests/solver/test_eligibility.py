@@ -56,7 +56,8 @@ def test_refusal_codes_agree_with_the_pass(seed: int) -> None:
 
     inst = Instance(load_problem(random_round(seed)))
     elig = compute_eligibility(inst)
-    allowed = {(int(s), int(inst.slot_opp[sl])) for s, sl in zip(elig.student, elig.slot, strict=True)}
+    pairs = zip(elig.student, elig.slot, strict=True)
+    allowed = {(int(s), int(inst.slot_opp[sl])) for s, sl in pairs}
     for s in range(inst.n_students):
         for o in range(inst.n_opps):
             codes = refusal_codes(inst, s, o)

@@ -32,7 +32,7 @@ def test_resolving_the_same_round_changes_nothing() -> None:
 
 
 def test_a_capacity_cut_moves_only_whom_it_must() -> None:
-    """Minimal disruption: after an opportunity closes, far fewer students move than from scratch."""
+    """Minimal disruption: when an opportunity closes, fewer students move than from scratch."""
     doc = generate_round(600, seed=5)
     first = solve(load_problem(doc), SolveOptions(seed=1))
     held = placements(first)
