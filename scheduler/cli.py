@@ -20,6 +20,7 @@ import click
 
 from scheduler.generate import generate_round
 from solver import (
+    Previous,
     Problem,
     ProblemError,
     Progress,
@@ -62,6 +63,24 @@ def _read_problem_or_exit(path: Path) -> Problem:
         sys.exit(EXIT_BAD_INPUT)
     except OSError as exc:
         click.echo(f"{path}: {exc.strerror or exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def _read_previous_or_exit(path: Path) -> tuple[Previous, ...]:
+    """The placements of an earlier wbl-solution/1 document."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        return tuple(
+            Previous(
+                student=a["student"],
+                opportunity=a["opportunity"],
+                slot=a["slot"],
+                keep=a.get("status") in ("published", "confirmed"),
+            )
+            for a in doc["assignments"]
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        click.echo(f"{path}: not a readable wbl-solution/1 document: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
 
 
@@ -117,6 +136,14 @@ def summary(problem: Problem, solution: Solution) -> list[str]:
             lines.append(
                 f"  {label:<22}{g.placed:>7} of {g.students:<7} {_pct(g.placed, g.students)}"
             )
+    if solution.changes is not None:
+        moved = [c for c in solution.changes if c.before is not None]
+        lines.append(
+            f"changes     {len(moved):>7} moved or unplaced since the earlier run,"
+            f" {len(solution.changes) - len(moved)} newly placed"
+        )
+        for reason, count in Counter(c.reason for c in moved).most_common(5):
+            lines.append(f"  {count:>5}  {reason}")
     if solution.unplaced:
         reasons: Counter[str] = Counter()
         for u in solution.unplaced:
@@ -156,6 +183,12 @@ def main(verbose: bool) -> None:
     "--seed", type=int, default=0, show_default=True, help="Seed of the tie-breaking lottery."
 )
 @click.option("--deterministic", is_flag=True, help="Same input and seed, same output, always.")
+@click.option(
+    "--previous",
+    type=click.Path(path_type=Path),
+    help="An earlier solution: re-solve moving as few students as possible (assignments whose"
+    ' "status" is published or confirmed are kept unless impossible).',
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
 def solve_cmd(
     problem_path: Path,
@@ -164,11 +197,13 @@ def solve_cmd(
     workers: int,
     seed: int,
     deterministic: bool,
+    previous: Path | None,
     quiet: bool,
 ) -> None:
     """Solve a round and write its wbl-solution/1 document."""
     problem = _read_problem_or_exit(problem_path)
     options = SolveOptions(
+        previous=_read_previous_or_exit(previous) if previous is not None else (),
         time_limit=time_limit,
         workers=workers,
         seed=seed,

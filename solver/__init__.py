@@ -8,10 +8,11 @@ solution document against the spec independently of how it was made.
 from solver.check import check_solution
 from solver.io import ProblemError, load_problem, read_problem
 from solver.problem import Problem
-from solver.solution import Progress, Solution, SolveOptions
+from solver.solution import Previous, Progress, Solution, SolveOptions
 from solver.solve import solve
 
 __all__ = [
+    "Previous",
     "Problem",
     "ProblemError",
     "Progress",

@@ -171,3 +171,21 @@ def test_infeasible_pins_exit_3(tmp_path: Path, runner: CliRunner) -> None:
     assert solution["status"] == "infeasible"
     assert solution["infeasible_pins"] == [0, 1]
     assert check_solution(doc, solution) == []
+
+
+def test_resolve_with_previous_lists_changes(
+    tmp_path: Path, runner: CliRunner, round_file: Path
+) -> None:
+    """solve --previous: the same round re-solved keeps every placement and says so."""
+    first = tmp_path / "first.json"
+    runner.invoke(main, ["solve", str(round_file), "-o", str(first), "-q"])
+    again = tmp_path / "again.json"
+    result = runner.invoke(
+        main, ["solve", str(round_file), "-o", str(again), "--previous", str(first), "--seed", "7"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "0 moved or unplaced" in result.output
+    doc = json.loads(again.read_text())
+    assert doc["changes"] == []
+    before = {a["student"]: a["slot"] for a in json.loads(first.read_text())["assignments"]}
+    assert {a["student"]: a["slot"] for a in doc["assignments"]} == before

@@ -18,6 +18,7 @@ def test_public_api_is_exported() -> None:
         assert hasattr(solver, name), name
     assert sorted(solver.__all__) == sorted(
         [
+            "Previous",
             "Problem",
             "ProblemError",
             "Progress",
