@@ -1,0 +1,198 @@
+"""A generated round laid on Cairns: valid, on the real network, in its calendar and timezone,
+with transit overrides measured on the timetable that the solver then uses."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import solver
+from scheduler.generate import generate_round
+from scheduler.gtfs_round import generate_round_on_feed
+from scheduler.transit import (
+    UNREACHABLE,
+    Feed,
+    load_feed,
+    round_weekday,
+    service_period,
+    transit_minutes,
+    transit_overrides,
+)
+
+CAIRNS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "cairns_gtfs.zip"
+Doc = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def cairns() -> Feed:
+    if not CAIRNS.exists():
+        pytest.skip(f"the Cairns GTFS feed is not at {CAIRNS} (see ../shared/data/README.md)")
+    return load_feed(CAIRNS)
+
+
+@pytest.fixture(scope="module")
+def term(cairns: Feed) -> Doc:
+    return generate_round_on_feed(300, cairns, seed=3)
+
+
+@pytest.fixture(scope="module")
+def summer(cairns: Feed) -> Doc:
+    return generate_round_on_feed(300, cairns, seed=3, summer=True)
+
+
+@pytest.fixture(params=["term", "summer"])
+def doc(request: pytest.FixtureRequest) -> Doc:
+    result: Doc = request.getfixturevalue(request.param)
+    return result
+
+
+def _metres(a: dict[str, float], lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    p1, p2 = math.radians(a["lat"]), np.radians(lat)
+    h = (
+        np.sin((p2 - p1) / 2) ** 2
+        + math.cos(p1) * np.cos(p2) * np.sin((np.radians(lon) - math.radians(a["lon"])) / 2) ** 2
+    )
+    metres: np.ndarray = 2 * 6_371_008.8 * np.arcsin(np.sqrt(h))
+    return metres
+
+
+def _nearest_stop_m(feed: Feed, loc: dict[str, float]) -> float:
+    return float(_metres(loc, feed.stop_lat, feed.stop_lon).min())
+
+
+def test_round_is_valid(doc: Doc) -> None:
+    """The round is a valid wbl-problem/1 document (solver.load_problem accepts it)."""
+    problem = solver.load_problem(doc)
+    assert len(problem.students) == 300
+
+
+def test_round_calendar_and_timezone(cairns: Feed, doc: Doc) -> None:
+    """Timezone, dates, holidays and dated blocks follow the feed's calendar."""
+    rnd = doc["round"]
+    assert rnd["timezone"] == "Australia/Brisbane"
+    first, last = service_period(cairns)
+    start, end = dt.date.fromisoformat(rnd["start_date"]), dt.date.fromisoformat(rnd["end_date"])
+    assert first <= start <= end <= last
+    for day in rnd["holidays"]:
+        assert "CNS2014-CNS_MUL-Weekday-00" in cairns.calendar_dates[dt.date.fromisoformat(day)]
+    dated = [b for o in doc["opportunities"] for sl in o["slots"] for b in sl["blocks"]]
+    for block in (b for b in dated if "date" in b):
+        day = dt.date.fromisoformat(block["date"])
+        assert start <= day <= end
+        assert day.weekday() < 5
+        assert block["date"] not in rnd["holidays"]
+
+
+def test_term_round_is_the_schools_term(term: Doc) -> None:
+    """The term round keeps its length and weekdays in 2014; Labour Day is a holiday."""
+    made = generate_round(300, seed=3)["round"]
+    old = dt.date.fromisoformat(made["start_date"]), dt.date.fromisoformat(made["end_date"])
+    new = (
+        dt.date.fromisoformat(term["round"]["start_date"]),
+        dt.date.fromisoformat(term["round"]["end_date"]),
+    )
+    assert (new[1] - new[0]).days == (old[1] - old[0]).days
+    assert new[0].weekday() == old[0].weekday()
+    assert "2014-10-06" in term["round"]["holidays"]
+
+
+def test_students_keep_their_age(doc: Doc) -> None:
+    """Birth dates move with the round: each student's age on the start date is unchanged."""
+    made = generate_round(300, seed=3, summer=doc["round"]["summer"])
+
+    def ages(d: Doc) -> list[int]:
+        on = dt.date.fromisoformat(d["round"]["start_date"])
+        out = []
+        for s in d["students"]:
+            b = dt.date.fromisoformat(s["birth_date"])
+            out.append(on.year - b.year - ((on.month, on.day) < (b.month, b.day)))
+        return out
+
+    assert ages(doc) == ages(made)
+
+
+def test_places_are_on_the_network(cairns: Feed, doc: Doc) -> None:
+    """Schools near stops; transit_accessible iff a stop within 800 m; most homes near stops."""
+    for school in doc["schools"]:
+        assert _nearest_stop_m(cairns, school["location"]) <= 351
+    for opp in doc["opportunities"]:
+        near = _nearest_stop_m(cairns, opp["location"]) <= 800
+        assert opp["transit_accessible"] == near, opp["id"]
+    homes = [_nearest_stop_m(cairns, s["location"]) for s in doc["students"] if "location" in s]
+    assert np.mean(np.array(homes) <= 800) > 0.6
+    lat = [s["location"]["lat"] for s in doc["students"] if "location" in s]
+    assert min(lat) > -17.2
+    assert max(lat) < -16.6
+
+
+def test_travel_is_measured_transit(cairns: Feed, term: Doc) -> None:
+    """Every travel entry equals transit_minutes from the school on the round's weekday."""
+    assert term["travel"]
+    assert {t["mode"] for t in term["travel"]} == {"transit"}
+    students = {s["id"]: s for s in term["students"]}
+    schools = {s["id"]: s["location"] for s in term["schools"]}
+    opps = {o["id"]: o["location"] for o in term["opportunities"]}
+    day = round_weekday(
+        cairns,
+        dt.date.fromisoformat(term["round"]["start_date"]),
+        dt.date.fromisoformat(term["round"]["end_date"]),
+    )
+    sample = term["travel"][:: max(1, len(term["travel"]) // 40)]
+    for t in sample:
+        assert "transit" in students[t["student"]]["travel_modes"]
+        school = schools[students[t["student"]]["school"]]
+        site = opps[t["opportunity"]]
+        m = transit_minutes(
+            cairns, [(school["lat"], school["lon"])], [(site["lat"], site["lon"])], day
+        )[0, 0]
+        assert t["minutes"] == (None if m == UNREACHABLE else int(m))
+
+
+def test_summer_origin_is_home(summer: Doc) -> None:
+    """In summer the overrides start from home: one school's students differ to one site."""
+    by_pair: dict[tuple[str, str], set[int | None]] = {}
+    students = {s["id"]: s for s in summer["students"]}
+    for t in summer["travel"]:
+        school = students[t["student"]].get("school", "")
+        by_pair.setdefault((school, t["opportunity"]), set()).add(t["minutes"])
+    assert any(len(v) > 1 for v in by_pair.values())
+
+
+def test_deterministic(cairns: Feed, term: Doc) -> None:
+    """The same arguments give the same document."""
+    assert generate_round_on_feed(300, cairns, seed=3) == term
+
+
+def test_solver_uses_the_overrides(term: Doc) -> None:
+    """Solved, each transit placement takes the override's minutes; the checker agrees."""
+    problem = solver.load_problem(term)
+    solution = solver.solve(problem, solver.SolveOptions(time_limit=30, deterministic=True))
+    assert solution.status in ("optimal", "feasible")
+    measured = {(t["student"], t["opportunity"]): t["minutes"] for t in term["travel"]}
+    transit = [a for a in solution.assignments if a.travel_mode == "transit"]
+    assert transit
+    for a in transit:
+        assert measured[(a.student, a.opportunity)] == a.travel_minutes
+    assert solver.check_solution(term, solution.to_dict()) == []
+
+
+def test_pruned_overrides_change_nothing(cairns: Feed, term: Doc) -> None:
+    """Pruned entries cannot matter: with every pair measured, the placements are the same."""
+    bare = dict(term, travel=[])
+    full = dict(term, travel=transit_overrides(bare, cairns, prune=False))
+    assert len(full["travel"]) > len(term["travel"])
+    options = solver.SolveOptions(time_limit=30, deterministic=True, community_mentors=False)
+    a = solver.solve(solver.load_problem(term), options)
+    b = solver.solve(solver.load_problem(full), options)
+
+    def placed(s: solver.Solution) -> list[tuple[str, str, str, int]]:
+        return sorted(
+            (x.student, x.opportunity, x.travel_mode, x.travel_minutes) for x in s.assignments
+        )
+
+    assert placed(a) == placed(b)
