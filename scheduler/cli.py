@@ -19,6 +19,8 @@ from typing import Any
 import click
 
 from scheduler.generate import generate_round
+from scheduler.gtfs_round import generate_round_on_feed
+from scheduler.transit import Feed, GTFSError, load_feed, transit_overrides
 from solver import (
     Previous,
     Problem,
@@ -63,6 +65,14 @@ def _read_problem_or_exit(path: Path) -> Problem:
         sys.exit(EXIT_BAD_INPUT)
     except OSError as exc:
         click.echo(f"{path}: {exc.strerror or exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def _feed_or_exit(path: Path) -> Feed:
+    try:
+        return load_feed(path)
+    except (GTFSError, OSError) as exc:
+        click.echo(f"{path}: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
 
 
@@ -189,6 +199,14 @@ def main(verbose: bool) -> None:
     help="An earlier solution: re-solve moving as few students as possible (assignments whose"
     ' "status" is published or confirmed are kept unless impossible).',
 )
+@click.option(
+    "--gtfs",
+    "gtfs",
+    type=click.Path(path_type=Path),
+    envvar="WBL_GTFS_PATH",
+    help="A GTFS feed (or WBL_GTFS_PATH): transit minutes from its timetable override the"
+    " estimate, for departures in the hour after the school day.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
 def solve_cmd(
     problem_path: Path,
@@ -198,10 +216,18 @@ def solve_cmd(
     seed: int,
     deterministic: bool,
     previous: Path | None,
+    gtfs: Path | None,
     quiet: bool,
 ) -> None:
     """Solve a round and write its wbl-solution/1 document."""
     problem = _read_problem_or_exit(problem_path)
+    if gtfs is not None:
+        doc = json.loads(problem_path.read_text(encoding="utf-8"))
+        measured = transit_overrides(doc, _feed_or_exit(gtfs))
+        doc["travel"] = [*doc.get("travel", []), *measured]
+        if not quiet:
+            click.echo(f"{len(measured)} transit times measured on {gtfs}", err=True)
+        problem = load_problem(doc)
     options = SolveOptions(
         previous=_read_previous_or_exit(previous) if previous is not None else (),
         time_limit=time_limit,
@@ -245,10 +271,19 @@ def check_cmd(problem_path: Path, solution_path: Path) -> None:
 @click.option("--students", type=click.IntRange(min=1), required=True, help="How many students.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--summer", is_flag=True, help="A summer round (home origins, daytime shifts).")
+@click.option(
+    "--gtfs",
+    "gtfs",
+    type=click.Path(path_type=Path),
+    help="Lay the round on this GTFS feed's city, with transit minutes from its timetable.",
+)
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
-def generate_cmd(students: int, seed: int, summer: bool, output: Path) -> None:
+def generate_cmd(students: int, seed: int, summer: bool, gtfs: Path | None, output: Path) -> None:
     """Generate a realistic synthetic round (a metro area that grows with the round)."""
-    doc = generate_round(students, seed=seed, summer=summer)
+    if gtfs is not None:
+        doc = generate_round_on_feed(students, _feed_or_exit(gtfs), seed=seed, summer=summer)
+    else:
+        doc = generate_round(students, seed=seed, summer=summer)
     load_problem(doc)  # a generated round is valid by construction; make sure of it
     write_json(output, doc)
     click.echo(

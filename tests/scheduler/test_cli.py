@@ -189,3 +189,39 @@ def test_resolve_with_previous_lists_changes(
     assert doc["changes"] == []
     before = {a["student"]: a["slot"] for a in json.loads(first.read_text())["assignments"]}
     assert {a["student"]: a["slot"] for a in doc["assignments"]} == before
+
+
+GTFS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cairns_gtfs.zip"
+
+
+@pytest.mark.skipif(not GTFS.exists(), reason="the shared Cairns feed is not beside the project")
+def test_generate_and_solve_on_a_real_timetable(tmp_path: Path, runner: CliRunner) -> None:
+    """H4 with a GTFS feed: a round laid on Cairns, solved with measured transit minutes."""
+    path = tmp_path / "cairns.json"
+    result = runner.invoke(
+        main, ["generate", "--students", "120", "--seed", "2", "--gtfs", str(GTFS), "-o", str(path)]
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(path.read_text())
+    assert doc["round"]["timezone"] == "Australia/Brisbane"
+    overrides = {(t["student"], t["opportunity"]): t["minutes"] for t in doc["travel"]}
+    assert overrides
+    out = tmp_path / "sol.json"
+    result = runner.invoke(main, ["solve", str(path), "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    solution = json.loads(out.read_text())
+    assert check_solution(doc, solution) == []
+    for a in solution["assignments"]:
+        if a["travel_mode"] == "transit" and (a["student"], a["opportunity"]) in overrides:
+            assert a["travel_minutes"] == overrides[(a["student"], a["opportunity"])]
+
+
+def test_bad_gtfs_feed_exit_2(tmp_path: Path, runner: CliRunner, round_file: Path) -> None:
+    """Bad input: a file that is not a GTFS feed is refused with a message, exit status 2."""
+    bogus = tmp_path / "feed.zip"
+    bogus.write_text("not a zip")
+    result = runner.invoke(
+        main, ["solve", str(round_file), "-o", str(tmp_path / "x.json"), "--gtfs", str(bogus)]
+    )
+    assert result.exit_code == 2
+    assert "not a GTFS feed" in result.output
