@@ -1,14 +1,13 @@
-"""Database models of wbl-scheduler (SQLAlchemy 2.x), the engine and session factory, and
-the migrations that build the schema.
+"""Database models of wbl-scheduler (SQLAlchemy 2.x), and the engine and session factory.
 
 Importing this package registers every model on `Base.metadata`, which is what Alembic and
-`create_all` see.
+`create_all` see. Migrations live in `models/migrations`; `models.migrate.upgrade` runs them
+(kept out of this namespace so that importing the models does not import Alembic).
 """
 
 from models.audit import AuditEvent
 from models.base import Base, UTCDateTime, utcnow
 from models.db import database_url, make_engine, make_session_factory
-from models.migrate import upgrade
 from models.program import Membership, Program, Role, User
 from models.round import (
     Employer,
@@ -72,6 +71,5 @@ __all__ = [
     "database_url",
     "make_engine",
     "make_session_factory",
-    "upgrade",
     "utcnow",
 ]

@@ -1,0 +1,904 @@
+"""Rounds in and out of the database: `wbl-problem/1` documents and `wbl-solution/1` answers.
+
+`import_round` validates a document with the solver's own validator (every defect at once, as
+`solver.ProblemError`) and writes it with one bulk INSERT per table: a round of 100,000
+students goes into SQLite in about half a minute, a third of it validation. `export_round`
+gives the document back; `canonical` is the normal form under which the two agree
+(`canonical(export_round(import_round(doc))) == canonical(doc)`): defaults filled in, optional
+fields present (null when absent), unknown fields dropped, and lists whose order carries no
+meaning sorted. Ranked preferences keep their order, and exports list every table in import
+order (pins included, which a solution names by index).
+
+`store_solution` writes a solver answer into a run and `solution_from_run` reads it back as a
+`wbl-solution/1` document that `solver.check_solution` accepts against the exported round.
+
+Functions take a `Session` and never commit: the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+from models import (
+    Assignment,
+    AssignmentStatus,
+    Employer,
+    Forbidden,
+    Mentor,
+    Mentorship,
+    Opportunity,
+    OpportunityAccept,
+    Pin,
+    Preference,
+    Program,
+    Round,
+    School,
+    Slot,
+    SolutionStatus,
+    SolveRun,
+    Student,
+    TravelOverride,
+    Unplaced,
+)
+from models.base import Base
+from solver import load_problem
+
+__all__ = [
+    "RoundExistsError",
+    "SolutionMismatchError",
+    "canonical",
+    "export_round",
+    "import_round",
+    "solution_from_run",
+    "store_solution",
+]
+
+PROBLEM_FORMAT: Final = "wbl-problem/1"
+SOLUTION_FORMAT: Final = "wbl-solution/1"
+_DAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+Doc = dict[str, Any]
+
+
+class RoundExistsError(ValueError):
+    """The program already has a round with this id; importing it again would duplicate it."""
+
+
+class SolutionMismatchError(ValueError):
+    """A solution document that does not fit the round it is stored into (unknown ids, or no
+    valid status)."""
+
+
+# --- Small conversions shared by import, export and canonical --------------------------------
+
+
+def _number(value: Any) -> Any:
+    """A JSON number as the document would write it: 60.0 read back from a float column is 60."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _block(raw: Mapping[str, Any]) -> dict[str, str]:
+    """A block with only the format's keys, in the format's order."""
+    if "date" in raw:
+        return {"date": raw["date"], "start": raw["start"], "end": raw["end"]}
+    return {"day": raw["day"], "start": raw["start"], "end": raw["end"]}
+
+
+def _blocks(raw: Iterable[Mapping[str, Any]] | None) -> list[dict[str, str]]:
+    return [_block(b) for b in raw or ()]
+
+
+def _stored_blocks(raw: Iterable[Mapping[str, Any]] | None) -> list[Mapping[str, Any]]:
+    """Blocks to store: a validated block with three keys has only the format's own (day or
+    date, start, end) and is stored as it is; copying 640,000 of them costs a second."""
+    return [b if len(b) == 3 else _block(b) for b in raw or ()]
+
+
+def _location(lat: float | None, lon: float | None) -> dict[str, float] | None:
+    return None if lat is None or lon is None else {"lat": lat, "lon": lon}
+
+
+def _ids(session: Session, model: type[Base], round_id: int) -> dict[str, int]:
+    """external id -> surrogate id of a round's rows of `model`."""
+    table = model.__table__
+    stmt = select(table.c.external_id, table.c.id).where(table.c.round_id == round_id)
+    return dict(session.execute(stmt).all())
+
+
+def _insert(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
+    # An empty parameter list would run one INSERT of defaults instead of none.
+    if rows:
+        # render_nulls: by default the ORM leaves None values out of an INSERT, so rows with
+        # and without, say, a grade need different statements and a batch of 100,000 breaks
+        # into thousands of small ones. Every column here has a Python-side default at most.
+        session.execute(insert(model), rows, execution_options={"render_nulls": True})
+
+
+# --- Import ------------------------------------------------------------------------------------
+
+
+def import_round(session: Session, doc: Mapping[str, Any], program: Program) -> Round:
+    """Validate `doc` (a `wbl-problem/1` document) and store it as a new round of `program`.
+
+    Raises `solver.ProblemError` (listing every defect) when the document is invalid, and
+    `RoundExistsError` when the program already has a round with the same id."""
+    load_problem(doc)
+    r = doc["round"]
+    if program.id is None:
+        session.add(program)
+        session.flush()
+    existing = session.scalar(
+        select(Round.id).where(Round.program_id == program.id, Round.external_id == r["id"])
+    )
+    if existing is not None:
+        raise RoundExistsError(
+            f"program {program.slug!r} already has a round {r['id']!r}; importing it again"
+            " would duplicate it (delete that round first, or give this one another id)"
+        )
+    rnd = Round(
+        program_id=program.id,
+        external_id=r["id"],
+        name=r["name"],
+        start_date=dt.date.fromisoformat(r["start_date"]),
+        end_date=dt.date.fromisoformat(r["end_date"]),
+        timezone=r["timezone"],
+        holidays=list(r.get("holidays") or ()),
+        summer=bool(r.get("summer", False)),
+        mentor_meeting_minutes=int(r.get("mentor_meeting_minutes", 30)),
+    )
+    session.add(rnd)
+    session.flush()
+    rid = rnd.id
+
+    # Parents before children; each table's surrogate ids are read back once, by external id.
+    _insert(session, School, [_school_row(s, rid) for s in doc["schools"]])
+    schools = _ids(session, School, rid)
+    _insert(session, Employer, [_employer_row(e, rid) for e in doc["employers"]])
+    employers = _ids(session, Employer, rid)
+    _insert(session, Student, [_student_row(s, rid, schools) for s in doc["students"]])
+    students = _ids(session, Student, rid)
+    _insert(
+        session, Opportunity, [_opportunity_row(o, rid, employers) for o in doc["opportunities"]]
+    )
+    opportunities = _ids(session, Opportunity, rid)
+    _insert(
+        session,
+        Slot,
+        [
+            {
+                "round_id": rid,
+                "opportunity_id": opportunities[o["id"]],
+                "external_id": sl["id"],
+                "capacity": sl["capacity"],
+                "blocks": _stored_blocks(sl.get("blocks")),
+            }
+            for o in doc["opportunities"]
+            for sl in o["slots"]
+        ],
+    )
+    slots = _ids(session, Slot, rid)
+    _insert(session, Mentor, [_mentor_row(m, rid, employers) for m in doc["mentors"]])
+    mentors = _ids(session, Mentor, rid)
+
+    _insert(
+        session,
+        Preference,
+        [
+            {
+                "round_id": rid,
+                "student_id": students[s["id"]],
+                "opportunity_id": opportunities[o],
+                "rank": rank,
+            }
+            for s in doc["students"]
+            for rank, o in enumerate(s.get("preferences") or (), start=1)
+        ],
+    )
+    _insert(
+        session,
+        OpportunityAccept,
+        [
+            {"round_id": rid, "opportunity_id": opportunities[o["id"]], "student_id": students[s]}
+            for o in doc["opportunities"]
+            for s in o.get("accepts") or ()
+        ],
+    )
+    _insert(
+        session,
+        TravelOverride,
+        [
+            {
+                "round_id": rid,
+                "student_id": students[t["student"]],
+                "opportunity_id": opportunities[t["opportunity"]],
+                "mode": t["mode"],
+                "minutes": t["minutes"],
+            }
+            for t in doc.get("travel") or ()
+        ],
+    )
+    _insert(
+        session,
+        Pin,
+        [
+            {
+                "round_id": rid,
+                "student_id": students[p["student"]],
+                "opportunity_id": opportunities[p["opportunity"]],
+                "slot_id": slots[p["slot"]] if p.get("slot") is not None else None,
+                "mentor_id": mentors[p["mentor"]] if p.get("mentor") is not None else None,
+            }
+            for p in doc.get("pins") or ()
+        ],
+    )
+    _insert(
+        session,
+        Forbidden,
+        [
+            {
+                "round_id": rid,
+                "student_id": students[f["student"]],
+                "opportunity_id": opportunities[f["opportunity"]],
+            }
+            for f in doc.get("forbidden") or ()
+        ],
+    )
+    return rnd
+
+
+def _school_row(s: Mapping[str, Any], rid: int) -> dict[str, Any]:
+    return {
+        "round_id": rid,
+        "external_id": s["id"],
+        "name": s["name"],
+        "lat": float(s["location"]["lat"]),
+        "lon": float(s["location"]["lon"]),
+        "address": s.get("address"),
+    }
+
+
+def _employer_row(e: Mapping[str, Any], rid: int) -> dict[str, Any]:
+    return {
+        "round_id": rid,
+        "external_id": e["id"],
+        "name": e["name"],
+        "contact_email": e.get("contact_email"),
+    }
+
+
+def _student_row(s: Mapping[str, Any], rid: int, schools: Mapping[str, int]) -> dict[str, Any]:
+    school, home = s.get("school"), s.get("location")
+    return {
+        "round_id": rid,
+        "external_id": s["id"],
+        "name": s["name"],
+        "school_id": schools[school] if school is not None else None,
+        "grade": s.get("grade"),
+        "birth_date": dt.date.fromisoformat(s["birth_date"]),
+        "lat": float(home["lat"]) if home is not None else None,
+        "lon": float(home["lon"]) if home is not None else None,
+        "travel_modes": list(s["travel_modes"]),
+        "max_commute_minutes": s.get("max_commute_minutes", 60),
+        "clusters": list(s.get("clusters") or ()),
+        "credentials": list(s.get("credentials") or ()),
+        "busy": _stored_blocks(s.get("busy")),
+        "priority": s.get("priority", 0),
+        "groups": list(s.get("groups") or ()),
+        "max_weekly_hours": s.get("max_weekly_hours"),
+        "wants_mentor": bool(s.get("wants_mentor", False)),
+        "email": s.get("email"),
+    }
+
+
+def _opportunity_row(
+    o: Mapping[str, Any], rid: int, employers: Mapping[str, int]
+) -> dict[str, Any]:
+    return {
+        "round_id": rid,
+        "employer_id": employers[o["employer"]],
+        "external_id": o["id"],
+        "title": o["title"],
+        "kind": o["kind"],
+        "cluster": o["cluster"],
+        "lat": float(o["location"]["lat"]),
+        "lon": float(o["location"]["lon"]),
+        "address": o.get("address"),
+        "transit_accessible": bool(o.get("transit_accessible", True)),
+        "capacity": o.get("capacity"),
+        "min_age": o.get("min_age"),
+        "min_grade": o.get("min_grade"),
+        "required_credentials": list(o.get("required_credentials") or ()),
+        "hazardous": bool(o.get("hazardous", False)),
+        "requires_mentor": bool(o.get("requires_mentor", False)),
+        "restricted": o.get("accepts") is not None,
+    }
+
+
+def _mentor_row(m: Mapping[str, Any], rid: int, employers: Mapping[str, int]) -> dict[str, Any]:
+    employer = m.get("employer")
+    return {
+        "round_id": rid,
+        "employer_id": employers[employer] if employer is not None else None,
+        "external_id": m["id"],
+        "name": m["name"],
+        "clusters": list(m.get("clusters") or ()),
+        "capacity": m["capacity"],
+        "available": _stored_blocks(m.get("available")),
+        "virtual": bool(m.get("virtual", False)),
+    }
+
+
+# --- Export ------------------------------------------------------------------------------------
+
+
+def _rows(session: Session, round_id: int, *columns: Any) -> list[Any]:
+    """The given columns of one table's rows of the round, in import (id) order."""
+    table = columns[0].table
+    stmt = select(*columns).where(table.c.round_id == round_id).order_by(table.c.id)
+    return list(session.execute(stmt))
+
+
+def _optional(out: Doc, key: str, value: Any) -> None:
+    if value is not None:
+        out[key] = value
+
+
+def export_round(session: Session, rnd: Round) -> Doc:
+    """The round as a `wbl-problem/1` document: the ids and content it was imported with,
+    absent optional fields left out and defaults written out."""
+    rid = rnd.id
+    s_ = School.__table__.c
+    schools: list[Doc] = []
+    school_ext: dict[int, str] = {}
+    for ident, ext, name, lat, lon, address in _rows(
+        session, rid, s_.id, s_.external_id, s_.name, s_.lat, s_.lon, s_.address
+    ):
+        school_ext[ident] = ext
+        school: Doc = {"id": ext, "name": name, "location": {"lat": lat, "lon": lon}}
+        _optional(school, "address", address)
+        schools.append(school)
+
+    e_ = Employer.__table__.c
+    employers: list[Doc] = []
+    employer_ext: dict[int, str] = {}
+    for ident, ext, name, email in _rows(
+        session, rid, e_.id, e_.external_id, e_.name, e_.contact_email
+    ):
+        employer_ext[ident] = ext
+        employer: Doc = {"id": ext, "name": name}
+        _optional(employer, "contact_email", email)
+        employers.append(employer)
+
+    o_ = Opportunity.__table__.c
+    opp_rows = _rows(session, rid, *o_)
+    opportunity_ext = {row.id: row.external_id for row in opp_rows}
+    st_ = Student.__table__.c
+    student_rows = _rows(session, rid, *st_)
+    student_ext = {row.id: row.external_id for row in student_rows}
+
+    preferences: dict[int, list[str]] = defaultdict(list)
+    p_ = Preference.__table__.c
+    stmt = (
+        select(p_.student_id, p_.opportunity_id)
+        .where(p_.round_id == rid)
+        .order_by(p_.student_id, p_.rank)
+    )
+    for student_id, opportunity_id in session.execute(stmt):
+        preferences[student_id].append(opportunity_ext[opportunity_id])
+
+    students: list[Doc] = []
+    for row in student_rows:
+        student: Doc = {"id": row.external_id, "name": row.name}
+        if row.school_id is not None:
+            student["school"] = school_ext[row.school_id]
+        _optional(student, "grade", row.grade)
+        student["birth_date"] = row.birth_date.isoformat()
+        _optional(student, "location", _location(row.lat, row.lon))
+        student.update(
+            travel_modes=row.travel_modes,
+            max_commute_minutes=_number(row.max_commute_minutes),
+            clusters=row.clusters,
+            credentials=row.credentials,
+            busy=row.busy,
+            preferences=preferences.get(row.id, []),
+            priority=row.priority,
+            groups=row.groups,
+        )
+        _optional(student, "max_weekly_hours", _number(row.max_weekly_hours))
+        student["wants_mentor"] = row.wants_mentor
+        _optional(student, "email", row.email)
+        students.append(student)
+
+    slots: dict[int, list[Doc]] = defaultdict(list)
+    sl_ = Slot.__table__.c
+    slot_ext: dict[int, str] = {}
+    for ident, opp_id, ext, capacity, blocks in _rows(
+        session, rid, sl_.id, sl_.opportunity_id, sl_.external_id, sl_.capacity, sl_.blocks
+    ):
+        slot_ext[ident] = ext
+        slots[opp_id].append({"id": ext, "capacity": capacity, "blocks": blocks})
+    accepts: dict[int, list[str]] = defaultdict(list)
+    a_ = OpportunityAccept.__table__.c
+    for opp_id, student_id in _rows(session, rid, a_.opportunity_id, a_.student_id):
+        accepts[opp_id].append(student_ext[student_id])
+
+    opportunities: list[Doc] = []
+    for row in opp_rows:
+        opp: Doc = {
+            "id": row.external_id,
+            "employer": employer_ext[row.employer_id],
+            "title": row.title,
+            "kind": str(row.kind),
+            "cluster": row.cluster,
+            "location": {"lat": row.lat, "lon": row.lon},
+        }
+        _optional(opp, "address", row.address)
+        opp["transit_accessible"] = row.transit_accessible
+        opp["slots"] = slots.get(row.id, [])
+        for key in ("capacity", "min_age", "min_grade"):
+            _optional(opp, key, getattr(row, key))
+        opp.update(
+            required_credentials=row.required_credentials,
+            hazardous=row.hazardous,
+            requires_mentor=row.requires_mentor,
+        )
+        if row.restricted:
+            opp["accepts"] = accepts.get(row.id, [])
+        opportunities.append(opp)
+
+    m_ = Mentor.__table__.c
+    mentors: list[Doc] = []
+    mentor_ext: dict[int, str] = {}
+    for row in _rows(session, rid, *m_):
+        mentor_ext[row.id] = row.external_id
+        mentors.append(
+            {
+                "id": row.external_id,
+                "name": row.name,
+                "employer": employer_ext[row.employer_id] if row.employer_id is not None else None,
+                "clusters": row.clusters,
+                "capacity": row.capacity,
+                "available": row.available,
+                "virtual": row.virtual,
+            }
+        )
+
+    t_ = TravelOverride.__table__.c
+    travel = [
+        {
+            "student": student_ext[s],
+            "opportunity": opportunity_ext[o],
+            "mode": str(mode),
+            "minutes": minutes,
+        }
+        for s, o, mode, minutes in _rows(
+            session, rid, t_.student_id, t_.opportunity_id, t_.mode, t_.minutes
+        )
+    ]
+    pins: list[Doc] = []
+    pn_ = Pin.__table__.c
+    for s, o, slot_id, mentor_id in _rows(
+        session, rid, pn_.student_id, pn_.opportunity_id, pn_.slot_id, pn_.mentor_id
+    ):
+        pin: Doc = {"student": student_ext[s], "opportunity": opportunity_ext[o]}
+        if slot_id is not None:
+            pin["slot"] = slot_ext[slot_id]
+        if mentor_id is not None:
+            pin["mentor"] = mentor_ext[mentor_id]
+        pins.append(pin)
+    f_ = Forbidden.__table__.c
+    forbidden = [
+        {"student": student_ext[s], "opportunity": opportunity_ext[o]}
+        for s, o in _rows(session, rid, f_.student_id, f_.opportunity_id)
+    ]
+
+    return {
+        "format": PROBLEM_FORMAT,
+        "round": {
+            "id": rnd.external_id,
+            "name": rnd.name,
+            "start_date": rnd.start_date.isoformat(),
+            "end_date": rnd.end_date.isoformat(),
+            "timezone": rnd.timezone,
+            "holidays": list(rnd.holidays),
+            "summer": rnd.summer,
+            "mentor_meeting_minutes": rnd.mentor_meeting_minutes,
+        },
+        "schools": schools,
+        "students": students,
+        "employers": employers,
+        "opportunities": opportunities,
+        "mentors": mentors,
+        "travel": travel,
+        "pins": pins,
+        "forbidden": forbidden,
+    }
+
+
+# --- The normal form under which import and export agree ---------------------------------------
+
+
+def _by(*keys: str) -> Callable[[Mapping[str, Any]], tuple[str, ...]]:
+    return lambda item: tuple("" if item.get(k) is None else str(item[k]) for k in keys)
+
+
+def _block_key(b: Mapping[str, str]) -> tuple[int, int | str, str, str]:
+    """Weekly blocks first, by weekday, then dated blocks by date; then by time."""
+    if "day" in b:
+        return (0, _DAYS.index(b["day"]), b["start"], b["end"])
+    return (1, b["date"], b["start"], b["end"])
+
+
+def _canonical_blocks(raw: Iterable[Mapping[str, Any]] | None) -> list[dict[str, str]]:
+    return sorted(_blocks(raw), key=_block_key)
+
+
+def _canonical_location(raw: Mapping[str, Any] | None) -> dict[str, float] | None:
+    return None if raw is None else {"lat": float(raw["lat"]), "lon": float(raw["lon"])}
+
+
+def _codes(raw: Iterable[str] | None) -> list[str]:
+    return sorted(raw or ())
+
+
+def canonical(doc: Mapping[str, Any]) -> Doc:
+    """`doc` (a valid `wbl-problem/1` document) in normal form, for comparing two documents
+    "order aside": every field of the format present (defaults filled in, null where an
+    optional field without a default is absent), unknown fields dropped, numbers as the JSON
+    would read (60.0 is 60, coordinates are floats), and lists whose order means nothing
+    sorted: lists with ids by id, slots by id, blocks by day or date then time, codes
+    (clusters, credentials, groups, travel modes, holidays) alphabetically, `accepts`, and
+    travel, pins and forbidden pairs by their fields. Preferences keep their order: it is
+    their rank."""
+    r = doc["round"]
+    out: Doc = {
+        "format": PROBLEM_FORMAT,
+        "round": {
+            "id": r["id"],
+            "name": r["name"],
+            "start_date": r["start_date"],
+            "end_date": r["end_date"],
+            "timezone": r["timezone"],
+            "holidays": _codes(r.get("holidays")),
+            "summer": bool(r.get("summer", False)),
+            "mentor_meeting_minutes": r.get("mentor_meeting_minutes", 30),
+        },
+    }
+    out["schools"] = sorted(
+        (
+            {
+                "id": s["id"],
+                "name": s["name"],
+                "location": _canonical_location(s["location"]),
+                "address": s.get("address"),
+            }
+            for s in doc["schools"]
+        ),
+        key=_by("id"),
+    )
+    out["students"] = sorted(
+        (
+            {
+                "id": s["id"],
+                "name": s["name"],
+                "school": s.get("school"),
+                "grade": s.get("grade"),
+                "birth_date": s["birth_date"],
+                "location": _canonical_location(s.get("location")),
+                "travel_modes": _codes(s["travel_modes"]),
+                "max_commute_minutes": _number(s.get("max_commute_minutes", 60)),
+                "clusters": _codes(s.get("clusters")),
+                "credentials": _codes(s.get("credentials")),
+                "busy": _canonical_blocks(s.get("busy")),
+                "preferences": list(s.get("preferences") or ()),
+                "priority": s.get("priority", 0),
+                "groups": _codes(s.get("groups")),
+                "max_weekly_hours": _number(s.get("max_weekly_hours")),
+                "wants_mentor": bool(s.get("wants_mentor", False)),
+                "email": s.get("email"),
+            }
+            for s in doc["students"]
+        ),
+        key=_by("id"),
+    )
+    out["employers"] = sorted(
+        (
+            {"id": e["id"], "name": e["name"], "contact_email": e.get("contact_email")}
+            for e in doc["employers"]
+        ),
+        key=_by("id"),
+    )
+    out["opportunities"] = sorted(
+        (
+            {
+                "id": o["id"],
+                "employer": o["employer"],
+                "title": o["title"],
+                "kind": o["kind"],
+                "cluster": o["cluster"],
+                "location": _canonical_location(o["location"]),
+                "address": o.get("address"),
+                "transit_accessible": bool(o.get("transit_accessible", True)),
+                "slots": sorted(
+                    (
+                        {
+                            "id": sl["id"],
+                            "capacity": sl["capacity"],
+                            "blocks": _canonical_blocks(sl.get("blocks")),
+                        }
+                        for sl in o["slots"]
+                    ),
+                    key=_by("id"),
+                ),
+                "capacity": o.get("capacity"),
+                "min_age": o.get("min_age"),
+                "min_grade": o.get("min_grade"),
+                "required_credentials": _codes(o.get("required_credentials")),
+                "hazardous": bool(o.get("hazardous", False)),
+                "requires_mentor": bool(o.get("requires_mentor", False)),
+                "accepts": None if o.get("accepts") is None else sorted(o["accepts"]),
+            }
+            for o in doc["opportunities"]
+        ),
+        key=_by("id"),
+    )
+    out["mentors"] = sorted(
+        (
+            {
+                "id": m["id"],
+                "name": m["name"],
+                "employer": m.get("employer"),
+                "clusters": _codes(m.get("clusters")),
+                "capacity": m["capacity"],
+                "available": _canonical_blocks(m.get("available")),
+                "virtual": bool(m.get("virtual", False)),
+            }
+            for m in doc["mentors"]
+        ),
+        key=_by("id"),
+    )
+    out["travel"] = sorted(
+        (
+            {
+                "student": t["student"],
+                "opportunity": t["opportunity"],
+                "mode": t["mode"],
+                "minutes": t["minutes"],
+            }
+            for t in doc.get("travel") or ()
+        ),
+        key=_by("student", "opportunity", "mode"),
+    )
+    out["pins"] = sorted(
+        (
+            {
+                "student": p["student"],
+                "opportunity": p["opportunity"],
+                "slot": p.get("slot"),
+                "mentor": p.get("mentor"),
+            }
+            for p in doc.get("pins") or ()
+        ),
+        key=_by("student", "opportunity", "slot", "mentor"),
+    )
+    out["forbidden"] = sorted(
+        (
+            {"student": f["student"], "opportunity": f["opportunity"]}
+            for f in doc.get("forbidden") or ()
+        ),
+        key=_by("student", "opportunity"),
+    )
+    return out
+
+
+# --- Solutions ---------------------------------------------------------------------------------
+
+# Keys of a solution document that have columns or tables of their own; every other key
+# (objective and bound exactly, objective_levels, lottery, stats, infeasible_pins, and fields
+# added to the format later) is kept in `SolveRun.result`.
+_SOLUTION_COLUMNS: Final = frozenset(
+    {"format", "status", "gap", "wall_seconds", "assignments", "mentorships", "unplaced", "metrics"}
+)
+
+
+def _resolve(
+    ids: Mapping[str, int], ext: Any, path: str, what: str, problems: list[str]
+) -> int | None:
+    ident = ids.get(ext) if isinstance(ext, str) else None
+    if ident is None:
+        problems.append(f"{path}: unknown {what} {ext!r}")
+    return ident
+
+
+def store_solution(
+    session: Session, rnd: Round, run: SolveRun, solution: Mapping[str, Any]
+) -> None:
+    """Write a `wbl-solution/1` document as the answer of `run` (a run of `rnd`), replacing
+    whatever the run held: its assignments, mentorships and unplaced students in one bulk
+    insert each, and the status, objective, bound, gap, metrics and the rest on the run.
+
+    An assignment that a pin of the round asked for is stored `pinned`, the others
+    `proposed`. The run's job status (`run.status`) is the caller's to set. Raises
+    `SolutionMismatchError` naming every id the round does not have."""
+    if run.round_id != rnd.id:
+        raise ValueError(f"solve run {run.id} belongs to round {run.round_id}, not {rnd.id}")
+    rid = rnd.id
+    students = _ids(session, Student, rid)
+    opportunities = _ids(session, Opportunity, rid)
+    slots = _ids(session, Slot, rid)
+    mentors = _ids(session, Mentor, rid)
+    pn_ = Pin.__table__.c
+    pinned = {
+        (s, o, slot)
+        for s, o, slot in _rows(session, rid, pn_.student_id, pn_.opportunity_id, pn_.slot_id)
+    }
+
+    problems: list[str] = []
+    status = str(solution.get("status"))
+    if status not in SolutionStatus.__members__:
+        problems.append(f"status: {status!r} is not one of {', '.join(SolutionStatus)}")
+    assignments: list[dict[str, Any]] = []
+    for i, a in enumerate(solution.get("assignments") or ()):
+        path = f"assignments[{i}]"
+        student = _resolve(students, a.get("student"), f"{path}.student", "student", problems)
+        opp = _resolve(
+            opportunities, a.get("opportunity"), f"{path}.opportunity", "opportunity", problems
+        )
+        slot = _resolve(slots, a.get("slot"), f"{path}.slot", "slot", problems)
+        mentor = None
+        if a.get("mentor") is not None:
+            mentor = _resolve(mentors, a["mentor"], f"{path}.mentor", "mentor", problems)
+        is_pinned = (student, opp, None) in pinned or (student, opp, slot) in pinned
+        assignments.append(
+            {
+                "run_id": run.id,
+                "student_id": student,
+                "opportunity_id": opp,
+                "slot_id": slot,
+                "mentor_id": mentor,
+                "travel_mode": a.get("travel_mode"),
+                "travel_minutes": a.get("travel_minutes"),
+                "preference_rank": a.get("preference_rank"),
+                "status": AssignmentStatus.pinned if is_pinned else AssignmentStatus.proposed,
+            }
+        )
+    mentorships = []
+    for i, m in enumerate(solution.get("mentorships") or ()):
+        path = f"mentorships[{i}]"
+        mentorships.append(
+            {
+                "run_id": run.id,
+                "student_id": _resolve(
+                    students, m.get("student"), f"{path}.student", "student", problems
+                ),
+                "mentor_id": _resolve(
+                    mentors, m.get("mentor"), f"{path}.mentor", "mentor", problems
+                ),
+                "day": m.get("day"),
+                "start_time": m.get("start"),
+                "end_time": m.get("end"),
+            }
+        )
+    unplaced = [
+        {
+            "run_id": run.id,
+            "student_id": _resolve(
+                students, u.get("student"), f"unplaced[{i}].student", "student", problems
+            ),
+            "reasons": list(u.get("reasons") or ()),
+        }
+        for i, u in enumerate(solution.get("unplaced") or ())
+    ]
+    if problems:
+        shown = problems[:20] + (
+            [f"... and {len(problems) - 20} more"] if len(problems) > 20 else []
+        )
+        raise SolutionMismatchError(
+            f"the solution does not fit round {rnd.external_id!r}:\n" + "\n".join(shown)
+        )
+
+    for model in (Assignment, Mentorship, Unplaced):
+        session.execute(
+            delete(model).where(model.__table__.c.run_id == run.id),
+            execution_options={"synchronize_session": False},
+        )
+    _insert(session, Assignment, assignments)
+    _insert(session, Mentorship, mentorships)
+    _insert(session, Unplaced, unplaced)
+
+    run.solution_status = SolutionStatus(status)
+    run.objective = _float(solution.get("objective"))
+    run.bound = _float(solution.get("bound"))
+    run.gap = _float(solution.get("gap"))
+    run.wall_seconds = _float(solution.get("wall_seconds"))
+    run.metrics = solution.get("metrics")
+    run.result = {k: v for k, v in solution.items() if k not in _SOLUTION_COLUMNS}
+    # The relationships may have been loaded before the bulk writes; they are stale now.
+    session.expire(run, ["assignments", "mentorships", "unplaced"])
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def solution_from_run(session: Session, run: SolveRun) -> Doc:
+    """The stored answer of `run` as a `wbl-solution/1` document (assignments, mentorships and
+    unplaced students in the order they were stored). Raises ValueError if the run has none."""
+    if run.solution_status is None:
+        raise ValueError(f"solve run {run.id} has no solution yet (status {run.status.value})")
+    a_, st_, o_, sl_, m_ = (
+        Assignment.__table__.c,
+        Student.__table__.c,
+        Opportunity.__table__.c,
+        Slot.__table__.c,
+        Mentor.__table__.c,
+    )
+    stmt = (
+        select(
+            st_.external_id,
+            o_.external_id,
+            sl_.external_id,
+            m_.external_id,
+            a_.travel_mode,
+            a_.travel_minutes,
+            a_.preference_rank,
+        )
+        .join_from(Assignment.__table__, Student.__table__, a_.student_id == st_.id)
+        .join(Opportunity.__table__, a_.opportunity_id == o_.id)
+        .join(Slot.__table__, a_.slot_id == sl_.id)
+        .outerjoin(Mentor.__table__, a_.mentor_id == m_.id)
+        .where(a_.run_id == run.id)
+        .order_by(a_.id)
+    )
+    assignments: list[Doc] = []
+    for student, opp, slot, mentor, mode, minutes, rank in session.execute(stmt):
+        a: Doc = {"student": student, "opportunity": opp, "slot": slot}
+        _optional(a, "mentor", mentor)
+        a.update(travel_mode=str(mode), travel_minutes=minutes)
+        _optional(a, "preference_rank", rank)
+        assignments.append(a)
+
+    ms_ = Mentorship.__table__.c
+    m_stmt = (
+        select(st_.external_id, m_.external_id, ms_.day, ms_.start_time, ms_.end_time)
+        .join_from(Mentorship.__table__, Student.__table__, ms_.student_id == st_.id)
+        .join(Mentor.__table__, ms_.mentor_id == m_.id)
+        .where(ms_.run_id == run.id)
+        .order_by(ms_.id)
+    )
+    mentorships = [
+        {"student": s, "mentor": m, "day": str(day), "start": start, "end": end}
+        for s, m, day, start, end in session.execute(m_stmt)
+    ]
+    u_ = Unplaced.__table__.c
+    u_stmt = (
+        select(st_.external_id, u_.reasons)
+        .join_from(Unplaced.__table__, Student.__table__, u_.student_id == st_.id)
+        .where(u_.run_id == run.id)
+        .order_by(u_.id)
+    )
+    unplaced = [{"student": s, "reasons": reasons} for s, reasons in session.execute(u_stmt)]
+
+    extra = dict(run.result or {})
+    doc: Doc = {
+        "format": SOLUTION_FORMAT,
+        "status": run.solution_status.value,
+        "objective": extra.pop("objective", _number(run.objective)),
+        "bound": extra.pop("bound", _number(run.bound)),
+        "gap": run.gap,
+        "wall_seconds": run.wall_seconds,
+        "assignments": assignments,
+        "mentorships": mentorships,
+        "unplaced": unplaced,
+        "metrics": run.metrics,
+    }
+    doc.update(extra)
+    return doc
