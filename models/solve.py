@@ -93,6 +93,10 @@ class SolveRun(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(json_column_type(nullable=True))
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
+    # Written every few seconds by the worker solving the run: a run whose heartbeat stops
+    # (the worker was killed) is marked failed instead of staying "running" for ever.
+    heartbeat_at: Mapped[dt.datetime | None]
+    worker: Mapped[str | None] = mapped_column(String(200))
     wall_seconds: Mapped[float | None]
     log_tail: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)

@@ -17,9 +17,22 @@ from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
+from models import Program, Round, SolveRun
+from models.solve import RunStatus
+from scheduler.db import (
+    DEFAULT_PROGRAM,
+    connect,
+    get_or_create_program,
+    transaction,
+    upgrade_database,
+)
 from scheduler.generate import generate_round
 from scheduler.gtfs_round import generate_round_on_feed
+from scheduler.jobs import cancel, now, reap_stale_runs, run_worker, submit
+from scheduler.rounds import RoundExistsError, export_round, import_round, solution_from_run
 from scheduler.transit import Feed, GTFSError, load_feed, transit_overrides
 from solver import (
     Previous,
@@ -293,6 +306,201 @@ def generate_cmd(students: int, seed: int, summer: bool, gtfs: Path | None, outp
     )
 
 
+# --- Rounds in a database ------------------------------------------------------------------
+
+PROGRAM_OPTION = click.option(
+    "--program",
+    default=DEFAULT_PROGRAM,
+    show_default=True,
+    help="The program (district, apprenticeship office) the round belongs to.",
+)
+
+
+def _find_round(session: Session, program: str, round_id: str) -> Round:
+    rnd = session.scalar(
+        select(Round)
+        .join(Program, Round.program_id == Program.id)
+        .where(Program.slug == program, Round.external_id == round_id)
+    )
+    if rnd is None:
+        click.echo(f"no round {round_id!r} in program {program!r}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    return rnd
+
+
+@main.group("db")
+def db_group() -> None:
+    """The database (WBL_DATABASE_URL, default instance/wbl.db)."""
+
+
+@db_group.command("upgrade")
+def db_upgrade_cmd() -> None:
+    """Create the database or migrate it to the latest schema."""
+    upgrade_database()
+    click.echo("database is at the latest schema")
+
+
+@main.command("import-round")
+@click.argument("problem_path", metavar="PROBLEM.json", type=click.Path(path_type=Path))
+@PROGRAM_OPTION
+def import_round_cmd(problem_path: Path, program: str) -> None:
+    """Import a wbl-problem/1 round into the database."""
+    _read_problem_or_exit(problem_path)
+    doc = json.loads(problem_path.read_text(encoding="utf-8"))
+    upgrade_database()
+    with transaction(connect()) as session:
+        try:
+            rnd = import_round(session, doc, get_or_create_program(session, program))
+        except RoundExistsError as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        click.echo(
+            f"imported round {rnd.external_id!r} into program {program!r}:"
+            f" {len(doc['students'])} students, {len(doc['opportunities'])} opportunities"
+        )
+
+
+@main.command("export-round")
+@click.argument("round_id", metavar="ROUND")
+@PROGRAM_OPTION
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Default: standard output.")
+def export_round_cmd(round_id: str, program: str, output: Path | None) -> None:
+    """Export a round as a wbl-problem/1 document."""
+    with transaction(connect()) as session:
+        doc = export_round(session, _find_round(session, program, round_id))
+    if output is None:
+        click.echo(json.dumps(doc, ensure_ascii=False))
+    else:
+        write_json(output, doc)
+
+
+@main.group("round")
+def round_group() -> None:
+    """Solve a round in the database through the queue, and follow its runs."""
+
+
+def _run_line(run: SolveRun) -> str:
+    placed = (run.metrics or {}).get("placed")
+    elapsed = (
+        f"{run.wall_seconds:.1f}s"
+        if run.wall_seconds is not None
+        else (f"{(now() - run.started_at).total_seconds():.0f}s" if run.started_at else "-")
+    )
+    gap = f" gap {run.gap:.4%}" if run.gap else ""
+    return (
+        f"run {run.id:>4}  {run.status.value:<9} {run.progress:>4.0%}  {elapsed:>7}"
+        f"  {run.solution_status.value if run.solution_status else '':<10}"
+        f"{f' placed {placed}' if placed is not None else ''}{gap}"
+        f"  {run.stage or ''}{f'  error: {run.error}' if run.error else ''}"
+    )
+
+
+@round_group.command("solve")
+@click.argument("round_id", metavar="ROUND")
+@PROGRAM_OPTION
+@click.option("--time-limit", type=click.FloatRange(min=0.1), default=60.0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--wait", is_flag=True, help="Follow the run until it ends (a worker must run).")
+def round_solve_cmd(round_id: str, program: str, time_limit: float, seed: int, wait: bool) -> None:
+    """Queue a solve of the round (`wbl worker` runs it)."""
+    factory = connect()
+    with transaction(factory) as session:
+        rnd_id = _find_round(session, program, round_id).id
+    run_id = submit(factory, rnd_id, {"time_limit": time_limit, "seed": seed})
+    click.echo(f"queued run {run_id} of round {round_id!r}")
+    if wait:
+        sys.exit(_follow(factory, run_id))
+
+
+def _follow(factory: sessionmaker[Session], run_id: int, poll: float = 1.0) -> int:
+    """Print a run's progress until it ends; the exit status for its outcome."""
+    last = ""
+    while True:
+        with transaction(factory) as session:
+            reap_stale_runs(session)
+            run = session.get_one(SolveRun, run_id)
+            line = _run_line(run)
+            status = run.status
+        if line != last:
+            click.echo(line, err=True)
+            last = line
+        if status == RunStatus.succeeded:
+            return 0
+        if status in (RunStatus.failed, RunStatus.cancelled):
+            return EXIT_VIOLATIONS
+        time.sleep(poll)
+
+
+@round_group.command("status")
+@click.argument("round_id", metavar="ROUND")
+@PROGRAM_OPTION
+def round_status_cmd(round_id: str, program: str) -> None:
+    """The round's state and its runs, newest first."""
+    with transaction(connect()) as session:
+        reap_stale_runs(session)
+        rnd = _find_round(session, program, round_id)
+        chosen = f", chosen run {rnd.chosen_run_id}" if rnd.chosen_run_id else ""
+        click.echo(f"round {rnd.external_id!r} ({rnd.name}): {rnd.status.value}{chosen}")
+        runs = session.scalars(
+            select(SolveRun).where(SolveRun.round_id == rnd.id).order_by(SolveRun.id.desc())
+        ).all()
+        for run in runs:
+            click.echo("  " + _run_line(run))
+        if not runs:
+            click.echo("  no runs yet: `wbl round solve ROUND`")
+
+
+@round_group.command("cancel")
+@click.argument("run_id", metavar="RUN", type=int)
+def round_cancel_cmd(run_id: int) -> None:
+    """Cancel a queued or running run."""
+    with transaction(connect()) as session:
+        run = session.get(SolveRun, run_id)
+        if run is None:
+            click.echo(f"no run {run_id}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        click.echo(f"run {run_id} cancelled" if cancel(session, run) else f"run {run_id} had ended")
+
+
+@round_group.command("solution")
+@click.argument("round_id", metavar="ROUND")
+@PROGRAM_OPTION
+@click.option("--run", "run_id", type=int, help="A given run (default: the chosen, else latest).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Default: standard output.")
+def round_solution_cmd(
+    round_id: str, program: str, run_id: int | None, output: Path | None
+) -> None:
+    """The solution of a run as a wbl-solution/1 document (what `wbl check` takes)."""
+    with transaction(connect()) as session:
+        rnd = _find_round(session, program, round_id)
+        wanted = run_id or rnd.chosen_run_id
+        query = select(SolveRun).where(
+            SolveRun.round_id == rnd.id, SolveRun.status == RunStatus.succeeded
+        )
+        if wanted is not None:
+            query = query.where(SolveRun.id == wanted)
+        run = session.scalar(query.order_by(SolveRun.id.desc()))
+        if run is None:
+            click.echo(
+                f"round {round_id!r} has no finished run{f' {wanted}' if wanted else ''}", err=True
+            )
+            sys.exit(EXIT_BAD_INPUT)
+        doc = solution_from_run(session, run)
+    if output is None:
+        click.echo(json.dumps(doc, ensure_ascii=False))
+    else:
+        write_json(output, doc)
+
+
+@main.command("worker")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
+def worker_cmd(workers: int) -> None:
+    """Run solve jobs from the queue (WBL_REDIS_URL, else the SQLite queue) until stopped.
+
+    Workers do not migrate the database (several may start at once): `wbl db upgrade` does."""
+    run_worker(workers)
+
+
 @main.command("demo")
 @click.option("--students", type=click.IntRange(min=1), default=1500, show_default=True)
 @click.option("--seed", type=int, default=2026, show_default=True)
@@ -326,3 +534,7 @@ def demo_cmd(students: int, seed: int, out: Path) -> None:
         for v in violations[:20]:
             click.echo(f"  {v}", err=True)
         sys.exit(EXIT_VIOLATIONS)
+
+
+if __name__ == "__main__":
+    main()
