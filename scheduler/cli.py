@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
+import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +42,6 @@ from solver import (
     Problem,
     ProblemError,
     Progress,
-    Solution,
     SolveOptions,
     check_solution,
     load_problem,
@@ -134,46 +136,48 @@ def _pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:5.1f}%" if whole else "  -  "
 
 
-def summary(problem: Problem, solution: Solution) -> list[str]:
-    """A coordinator's summary of a solution: placement, choices, mentoring, why not placed."""
-    lines = [
-        f"status      {solution.status}" + (f" (gap {solution.gap:.4%})" if solution.gap else "")
-    ]
-    m = solution.metrics
+def summary(problem: Problem, solution: Mapping[str, Any]) -> list[str]:
+    """A coordinator's summary of a wbl-solution/1 document: placement, choices, mentoring,
+    equity by group, changes since an earlier run, and why students were not placed."""
+    gap = solution.get("gap") or 0
+    lines = [f"status      {solution['status']}" + (f" (gap {gap:.4%})" if gap else "")]
+    m = solution.get("metrics")
     if m is None:
-        pins = ", ".join(str(k) for k in solution.infeasible_pins)
+        pins = ", ".join(str(k) for k in solution.get("infeasible_pins", ()))
         lines.append(f"the pins cannot all hold; a smallest conflicting set: pins [{pins}]")
         return lines
     wanting = sum(1 for s in problem.students if s.wants_mentor)
+    placed, students = m["placed"], m["students"]
     lines += [
-        f"placed      {m.placed:>7} of {m.students} students {_pct(m.placed, m.students)}",
-        f"first choice{m.first_choice:>7} {_pct(m.first_choice, m.placed)} of placed;"
-        f" top 3 {m.top3} {_pct(m.top3, m.placed)}; unranked {m.unranked}",
-        f"mentored    {m.mentored:>7} of {wanting} who asked {_pct(m.mentored, wanting)}",
-        f"travel      {m.mean_travel_minutes:>7.1f} min on average",
-        f"solved in   {solution.wall_seconds:>7.1f} s",
+        f"placed      {placed:>7} of {students} students {_pct(placed, students)}",
+        f"first choice{m['first_choice']:>7} {_pct(m['first_choice'], placed)} of placed;"
+        f" top 3 {m['top3']} {_pct(m['top3'], placed)}; unranked {m['unranked']}",
+        f"mentored    {m['mentored']:>7} of {wanting} who asked {_pct(m['mentored'], wanting)}",
+        f"travel      {m['mean_travel_minutes']:>7.1f} min on average",
+        f"solved in   {solution.get('wall_seconds', 0):>7.1f} s",
     ]
-    if m.by_group:
+    if m["by_group"]:
         lines.append("by group:")
-        for label, g in sorted(m.by_group.items()):
+        for label, g in sorted(m["by_group"].items()):
             lines.append(
-                f"  {label:<22}{g.placed:>7} of {g.students:<7} {_pct(g.placed, g.students)}"
+                f"  {label:<22}{g['placed']:>7} of {g['students']:<7}"
+                f" {_pct(g['placed'], g['students'])}"
             )
-    if solution.changes is not None:
-        moved = [c for c in solution.changes if c.before is not None]
+    changes = solution.get("changes")
+    if changes is not None:
+        moved = [c for c in changes if c["from"] is not None]
         lines.append(
             f"changes     {len(moved):>7} moved or unplaced since the earlier run,"
-            f" {len(solution.changes) - len(moved)} newly placed"
+            f" {len(changes) - len(moved)} newly placed"
         )
-        for reason, count in Counter(c.reason for c in moved).most_common(5):
+        for reason, count in Counter(c["reason"] for c in moved).most_common(5):
             lines.append(f"  {count:>5}  {reason}")
-    if solution.unplaced:
+    unplaced = solution.get("unplaced") or []
+    if unplaced:
         reasons: Counter[str] = Counter()
-        for u in solution.unplaced:
-            reasons.update({r.code for r in u.reasons})
-        lines.append(
-            f"why {len(solution.unplaced)} students were not placed (a student may have several):"
-        )
+        for u in unplaced:
+            reasons.update({r["code"] for r in u["reasons"]})
+        lines.append(f"why {len(unplaced)} students were not placed (a student may have several):")
         for code, count in reasons.most_common():
             lines.append(f"  {code:<22}{count:>7}")
     return lines
@@ -252,7 +256,7 @@ def solve_cmd(
     solution = solve(problem, options)
     write_json(output, solution.to_dict())
     if not quiet:
-        for line in summary(problem, solution):
+        for line in summary(problem, solution.to_dict()):
             click.echo(line)
         click.echo(f"solution written to {output}")
     if solution.status == "infeasible":
@@ -506,34 +510,64 @@ def worker_cmd(workers: int) -> None:
 @click.option("--seed", type=int, default=2026, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("demo-out"), show_default=True)
 def demo_cmd(students: int, seed: int, out: Path) -> None:
-    """Generate a demo district, solve it, check it, and print the summary."""
+    """A fictional district end to end: a database, the round imported, solved by a worker
+    through the queue, checked, and summarised. Each step is the command a coordinator runs."""
     started = time.perf_counter()
-    doc = generate_round(students, seed=seed)
-    problem = load_problem(doc)
-    write_json(out / "problem.json", doc)
-    click.echo(
-        f"A fictional district: {len(problem.students)} students"
-        f" in {len(problem.schools)} schools, "
-        f"{len(problem.employers)} employers offering {len(problem.opportunities)} opportunities, "
-        f"{len(problem.mentors)} mentors."
-    )
-    solution = solve(problem, SolveOptions(time_limit=30, seed=seed, progress=ProgressBar(True)))
-    write_json(out / "solution.json", solution.to_dict())
-    violations = check_solution(doc, solution.to_dict())
-    for line in summary(problem, solution):
+    out = out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*.db*"):
+        old.unlink()  # a fresh demo database and queue every time
+    env = dict(os.environ)
+    env.pop("WBL_REDIS_URL", None)
+    env |= {
+        "WBL_DATABASE_URL": f"sqlite:///{out / 'wbl.db'}",
+        "WBL_QUEUE_PATH": str(out / "queue.db"),
+        "WBL_QUEUE_NAME": "wbl-demo",
+    }
+    problem_path, solution_path = out / "problem.json", out / "solution.json"
+
+    def step(*args: str, quiet: bool = False) -> None:
+        click.echo(f"$ wbl {' '.join(args)}")
+        result = subprocess.run(  # noqa: S603  # our own CLI, arguments built here
+            [sys.executable, "-m", "scheduler.cli", *args],
+            env=env,
+            check=False,
+            stdout=subprocess.DEVNULL if quiet else None,
+        )
+        if result.returncode != 0:
+            click.echo(f"demo step failed (exit status {result.returncode})", err=True)
+            sys.exit(result.returncode)
+
+    click.echo(f"A fictional district of {students} students; database and queue in {out}/")
+    step("generate", "--students", str(students), "--seed", str(seed), "-o", str(problem_path))
+    step("db", "upgrade")
+    step("import-round", str(problem_path), "--program", "demo")
+    round_id = json.loads(problem_path.read_text(encoding="utf-8"))["round"]["id"]
+    click.echo("$ wbl worker &")
+    with (out / "worker.log").open("wb") as log:
+        worker = subprocess.Popen(  # our own CLI
+            [sys.executable, "-m", "scheduler.cli", "worker"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        step("round", "solve", round_id, "--program", "demo", "--time-limit", "30", "--wait")
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
+    step("round", "solution", round_id, "--program", "demo", "-o", str(solution_path))
+    step("check", str(problem_path), str(solution_path))
+    problem = read_problem(problem_path)
+    for line in summary(problem, json.loads(solution_path.read_text(encoding="utf-8"))):
         click.echo(line)
+    click.echo(f"{time.perf_counter() - started:.1f} s in all")
     click.echo(
-        f"independent check: {'ok' if not violations else f'{len(violations)} violations'}; "
-        f"{time.perf_counter() - started:.1f} s in all"
+        f"next: `WBL_DATABASE_URL=sqlite:///{out / 'wbl.db'} wbl round status {round_id}"
+        " --program demo`, or open the solution in "
+        f"{solution_path}"
     )
-    click.echo(
-        f"next: look at {out}/solution.json,"
-        f" or run `wbl check {out}/problem.json {out}/solution.json`"
-    )
-    if violations:
-        for v in violations[:20]:
-            click.echo(f"  {v}", err=True)
-        sys.exit(EXIT_VIOLATIONS)
 
 
 if __name__ == "__main__":

@@ -225,3 +225,31 @@ def test_bad_gtfs_feed_exit_2(tmp_path: Path, runner: CliRunner, round_file: Pat
     )
     assert result.exit_code == 2
     assert "not a GTFS feed" in result.output
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    """make demo: database, import, a worker solving through the queue, check, summary."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scheduler.cli",
+            "demo",
+            "--students",
+            "200",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ok: the solution satisfies H1-H9" in result.stdout
+    assert "placed" in result.stdout
+    assert (tmp_path / "wbl.db").exists()
