@@ -541,16 +541,6 @@ def _as_points(points: Sequence[tuple[float, float]] | npt.ArrayLike) -> FloatAr
     return arr
 
 
-def _haversine_m(
-    lat1: FloatArray, lon1: FloatArray, lat2: FloatArray, lon2: FloatArray
-) -> FloatArray:
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dlon = np.radians(lon2) - np.radians(lon1)
-    h = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlon / 2) ** 2
-    out: FloatArray = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(1.0, h)))
-    return out
-
-
 def _pairs_within(
     a: FloatArray, b: FloatArray, radius_m: float
 ) -> tuple[IntArray, IntArray, FloatArray]:
@@ -576,7 +566,9 @@ def _pairs_within(
         if lo >= hi:
             continue
         cand = order[lo:hi]
-        d = _haversine_m(chunk[:, :1], chunk[:, 1:], b[cand, 0][None, :], b[cand, 1][None, :])
+        d = 1000 * haversine_pairs(
+            chunk[:, :1], chunk[:, 1:], b[cand, 0][None, :], b[cand, 1][None, :]
+        )
         ii, jj = np.nonzero(d <= radius_m)
         out_i.append(ii.astype(np.int64) + s)
         out_j.append(cand[jj].astype(np.int64))
