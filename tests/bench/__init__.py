@@ -1,0 +1,1 @@
+"""Tests of the benchmark's baselines and its harness."""
