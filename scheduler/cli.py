@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models import Program, Round, SolveRun
 from models.solve import RunStatus
+from scheduler.actions import ActionRefused, choose_run, publish
 from scheduler.db import (
     DEFAULT_PROGRAM,
     connect,
@@ -454,6 +455,41 @@ def round_status_cmd(round_id: str, program: str) -> None:
             click.echo("  no runs yet: `wbl round solve ROUND`")
 
 
+@round_group.command("choose")
+@click.argument("round_id", metavar="ROUND")
+@click.argument("run_id", metavar="RUN", type=int)
+@PROGRAM_OPTION
+def round_choose_cmd(round_id: str, run_id: int, program: str) -> None:
+    """Keep this run's placements as the round's answer."""
+    with transaction(connect()) as session:
+        rnd = _find_round(session, program, round_id)
+        run = session.get(SolveRun, run_id)
+        if run is None or run.round_id != rnd.id:
+            click.echo(f"round {round_id!r} has no run {run_id}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        try:
+            outcome = choose_run(session, rnd, run, user=None)
+        except ActionRefused as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(EXIT_BAD_INPUT)
+    click.echo(f"run {run_id} chosen" + "".join(f"; {n}" for n in outcome.notes))
+
+
+@round_group.command("publish")
+@click.argument("round_id", metavar="ROUND")
+@PROGRAM_OPTION
+def round_publish_cmd(round_id: str, program: str) -> None:
+    """Publish the chosen run's placements to employers and students."""
+    with transaction(connect()) as session:
+        rnd = _find_round(session, program, round_id)
+        try:
+            outcome = publish(session, rnd, user=None)
+        except ActionRefused as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(EXIT_BAD_INPUT)
+    click.echo(f"round {round_id!r} published" + "".join(f"; {n}" for n in outcome.notes))
+
+
 @round_group.command("cancel")
 @click.argument("run_id", metavar="RUN", type=int)
 def round_cancel_cmd(run_id: int) -> None:
@@ -557,6 +593,9 @@ def demo_cmd(students: int, seed: int, out: Path) -> None:
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=30)
+    step("round", "choose", round_id, "1", "--program", "demo")
+    step("round", "publish", round_id, "--program", "demo")
+    step("round", "status", round_id, "--program", "demo")
     step("round", "solution", round_id, "--program", "demo", "-o", str(solution_path))
     step("check", str(problem_path), str(solution_path))
     problem = read_problem(problem_path)

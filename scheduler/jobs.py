@@ -133,7 +133,8 @@ def reap_stale_runs(session: Session, older_than: dt.timedelta = STALE_AFTER) ->
 
 
 def _settle_round(session: Session, round_id: int) -> None:
-    """A round left `solving` with no run still going goes back to review (or draft)."""
+    """A round left `solving` with no run still going goes back to published (its chosen run
+    is published), review (a run finished) or draft."""
     rnd = session.get_one(Round, round_id)
     if rnd.status != RoundStatus.solving:
         return
@@ -144,12 +145,21 @@ def _settle_round(session: Session, round_id: int) -> None:
         )
     )
     if active is None:
+        published = rnd.chosen_run_id is not None and session.scalar(
+            select(Assignment.id).where(
+                Assignment.run_id == rnd.chosen_run_id, Assignment.status.in_(KEPT)
+            )
+        )
         done = session.scalar(
             select(SolveRun.id).where(
                 SolveRun.round_id == round_id, SolveRun.status == RunStatus.succeeded
             )
         )
-        rnd.status = RoundStatus.review if done is not None else RoundStatus.draft
+        # A published round stays published while a re-solve waits for review.
+        if published:
+            rnd.status = RoundStatus.published
+        else:
+            rnd.status = RoundStatus.review if done is not None else RoundStatus.draft
 
 
 def _previous(session: Session, run_id: int) -> tuple[Previous, ...]:

@@ -918,8 +918,8 @@ def test_resolve_keeps_published_and_moved_placements(
             if who != moved[0]:
                 assert after.get(who) == where, who
         assert check_solution(export_round(s, rnd), solution_from_run(s, run)) == []
-        # The job took the round through solving back to review: publish again to publish.
-        assert rnd.status == RoundStatus.review
+        # The round stays published (its chosen run is) while the re-solve awaits review.
+        assert rnd.status == RoundStatus.published
         outcome = actions.choose_run(s, rnd, run, user=None)
         assert outcome.after["carried_over"] == len(published)
         statuses = s.scalars(
