@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from models import Program, Round, SolveRun
 from models.solve import RunStatus
 from scheduler.actions import ActionRefused, choose_run, publish
+from scheduler.cli_tables import tables
 from scheduler.db import (
     DEFAULT_PROGRAM,
     connect,
@@ -607,6 +608,9 @@ def demo_cmd(students: int, seed: int, out: Path) -> None:
         " --program demo`, or open the solution in "
         f"{solution_path}"
     )
+
+
+main.add_command(tables)
 
 
 if __name__ == "__main__":
