@@ -546,7 +546,13 @@ def worker_cmd(workers: int) -> None:
 @click.option("--students", type=click.IntRange(min=1), default=1500, show_default=True)
 @click.option("--seed", type=int, default=2026, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("demo-out"), show_default=True)
-def demo_cmd(students: int, seed: int, out: Path) -> None:
+@click.option(
+    "--gtfs",
+    "gtfs",
+    type=click.Path(path_type=Path),
+    help="Lay the district on this GTFS feed's city, with timetable transit minutes.",
+)
+def demo_cmd(students: int, seed: int, out: Path, gtfs: Path | None) -> None:
     """A fictional district end to end: a database, the round imported, solved by a worker
     through the queue, checked, and summarised. Each step is the command a coordinator runs."""
     started = time.perf_counter()
@@ -576,7 +582,17 @@ def demo_cmd(students: int, seed: int, out: Path) -> None:
             sys.exit(result.returncode)
 
     click.echo(f"A fictional district of {students} students; database and queue in {out}/")
-    step("generate", "--students", str(students), "--seed", str(seed), "-o", str(problem_path))
+    on_feed = ("--gtfs", str(gtfs.resolve())) if gtfs is not None else ()
+    step(
+        "generate",
+        "--students",
+        str(students),
+        "--seed",
+        str(seed),
+        *on_feed,
+        "-o",
+        str(problem_path),
+    )
     step("db", "upgrade")
     step("import-round", str(problem_path), "--program", "demo")
     round_id = json.loads(problem_path.read_text(encoding="utf-8"))["round"]["id"]
