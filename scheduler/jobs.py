@@ -11,6 +11,7 @@ heartbeat stops. Nothing solves inside a web request or a CLI command: they enqu
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
 import socket
@@ -59,9 +60,12 @@ def make_queue() -> Huey:
     return SqliteHuey(name, filename=str(path))
 
 
-# huey registers tasks on a queue object that workers import by name; it is configuration,
-# read once per process, not state that changes.
-queue = make_queue()
+@functools.cache
+def queue() -> tuple[Huey, Any]:
+    """The process's queue and its solve task, made on first use (not on import: commands
+    that never queue anything must not create a queue file)."""
+    huey = make_queue()
+    return huey, huey.task(name="solve_run")(solve_task)
 
 
 def now() -> dt.datetime:
@@ -88,7 +92,8 @@ def create_run(
 
 def enqueue(run_id: int) -> None:
     """Put a committed run on the queue."""
-    solve_task(run_id)
+    _, task = queue()
+    task(run_id)
 
 
 def submit(
@@ -279,7 +284,6 @@ def execute_run(factory: sessionmaker[Session], run_id: int) -> RunStatus:
         return RunStatus.failed
 
 
-@queue.task()  # type: ignore[untyped-decorator]  # huey ships no type hints
 def solve_task(run_id: int) -> str:
     """The queued job: solve run `run_id` against the worker's own database configuration."""
     return execute_run(connect(), run_id).value
@@ -291,5 +295,6 @@ def run_worker(workers: int = 1) -> None:
         reaped = reap_stale_runs(session)
     if reaped:
         log.warning("marked %d runs of stopped workers as failed", reaped)
-    consumer = queue.create_consumer(workers=workers, worker_type="process")
+    huey, _ = queue()
+    consumer = huey.create_consumer(workers=workers, worker_type="process")
     consumer.run()
