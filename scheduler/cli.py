@@ -54,6 +54,8 @@ from solver.io import read_problem
 EXIT_VIOLATIONS = 1
 EXIT_BAD_INPUT = 2
 EXIT_INFEASIBLE = 3
+# Seconds a followed run may sit in the queue before `--wait` asks whether a worker runs.
+QUEUED_HINT = 10.0
 
 
 def write_json(path: Path, doc: Any) -> None:
@@ -421,6 +423,8 @@ def round_solve_cmd(round_id: str, program: str, time_limit: float, seed: int, w
 def _follow(factory: sessionmaker[Session], run_id: int, poll: float = 1.0) -> int:
     """Print a run's progress until it ends; the exit status for its outcome."""
     last = ""
+    started = time.monotonic()
+    hinted = False
     while True:
         with transaction(factory) as session:
             reap_stale_runs(session)
@@ -430,6 +434,9 @@ def _follow(factory: sessionmaker[Session], run_id: int, poll: float = 1.0) -> i
         if line != last:
             click.echo(line, err=True)
             last = line
+        if status == RunStatus.queued and not hinted and time.monotonic() - started > QUEUED_HINT:
+            click.echo("still queued: is a `wbl worker` running for this queue?", err=True)
+            hinted = True
         if status == RunStatus.succeeded:
             return 0
         if status in (RunStatus.failed, RunStatus.cancelled):

@@ -273,3 +273,36 @@ def test_worker_killed_mid_solve_leaves_the_round_untouched(
         assert run.status == RunStatus.failed
         assert session.scalar(select(func.count()).select_from(Assignment)) == 0
         assert canonical(export_round(session, session.get_one(Round, round_id))) == before
+
+
+def test_wait_without_a_worker_says_so(
+    empty_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Queue: `round solve --wait` with no worker running tells the coordinator to start one."""
+    import scheduler.cli as cli
+
+    engine = empty_engine
+    upgrade(engine)
+    factory = make_session_factory(engine)
+    _, doc = _round(factory, students=50, seed=6)
+    env = _worker_env(engine, tmp_path, "sqlite")
+    monkeypatch.setattr(cli, "QUEUED_HINT", 0.0)
+    for key in ("WBL_DATABASE_URL", "WBL_QUEUE_PATH", "WBL_QUEUE_NAME"):
+        monkeypatch.setenv(key, env[key])
+    monkeypatch.delenv("WBL_REDIS_URL", raising=False)
+    jobs.queue.cache_clear()
+    calls = {"n": 0}
+
+    def no_worker(seconds: float) -> None:
+        calls["n"] += 1
+        if calls["n"] > 3:  # bounded: the test gives up waiting like a user would
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.time, "sleep", no_worker)
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(
+        cli.main, ["round", "solve", doc["round"]["id"], "--program", "p6", "--wait"]
+    )
+    jobs.queue.cache_clear()
+    assert "still queued: is a `wbl worker` running" in result.output
