@@ -299,10 +299,22 @@ def test_wait_without_a_worker_says_so(
             raise KeyboardInterrupt
 
     monkeypatch.setattr(cli.time, "sleep", no_worker)
+    opened: list[sessionmaker[Session]] = []
+    real_connect = cli.connect
+
+    def connect(url: str | None = None) -> sessionmaker[Session]:
+        opened.append(real_connect(url))
+        return opened[-1]
+
+    monkeypatch.setattr(cli, "connect", connect)
     from click.testing import CliRunner
 
-    result = CliRunner().invoke(
-        cli.main, ["round", "solve", doc["round"]["id"], "--program", "p6", "--wait"]
-    )
-    jobs.queue.cache_clear()
+    try:
+        result = CliRunner().invoke(
+            cli.main, ["round", "solve", doc["round"]["id"], "--program", "p6", "--wait"]
+        )
+    finally:
+        jobs.queue.cache_clear()
+        for factory_ in opened:  # the CLI leaves its engine to process exit; a test may not
+            factory_.kw["bind"].dispose()
     assert "still queued: is a `wbl worker` running" in result.output
