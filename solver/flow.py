@@ -215,6 +215,7 @@ def solve_lexicographic(
         if number == len(levels):
             break
         # Restrict the next stage to the optimal face: reduced costs via residual potentials.
+        solved = time.perf_counter()
         t, h, c, f, u = net.tail[idx], net.head[idx], cost[idx], flow[idx], net.cap[idx]
         fwd, back = f < u, f > 0
         dist = shortest_distances(
@@ -223,7 +224,7 @@ def solve_lexicographic(
             np.concatenate([h[fwd], t[back]]),
             np.concatenate([c[fwd], -c[back]]),
         )
-        log.info("stage %s: potentials in %.1fs", names, time.perf_counter() - started)
+        log.info("stage %s: potentials %.1fs", names, time.perf_counter() - solved)
         reduced = c + dist[t] - dist[h]
         to_zero = idx[reduced > 0]
         to_full = idx[reduced < 0]
