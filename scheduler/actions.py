@@ -89,6 +89,7 @@ from models import (
     User,
 )
 from scheduler.jobs import create_run
+from scheduler.rounds import round_header
 from solver.eligibility import refusal_codes
 from solver.instance import Instance
 from solver.problem import Problem, parse_time, problem_from_dict
@@ -408,16 +409,7 @@ def _pair_problem(
         select(Mentor).where(Mentor.employer_id == employer.id).order_by(Mentor.id)
     ).all()
     doc: dict[str, Any] = {
-        "round": {
-            "id": rnd.external_id,
-            "name": rnd.name,
-            "start_date": rnd.start_date.isoformat(),
-            "end_date": rnd.end_date.isoformat(),
-            "timezone": rnd.timezone,
-            "holidays": list(rnd.holidays),
-            "summer": rnd.summer,
-            "mentor_meeting_minutes": rnd.mentor_meeting_minutes,
-        },
+        "round": round_header(rnd),
         "schools": schools,
         "students": [
             {

@@ -351,6 +351,20 @@ def _optional(out: Doc, key: str, value: Any) -> None:
         out[key] = value
 
 
+def round_header(rnd: Round) -> Doc:
+    """The `round` object of a wbl-problem/1 document for this round."""
+    return {
+        "id": rnd.external_id,
+        "name": rnd.name,
+        "start_date": rnd.start_date.isoformat(),
+        "end_date": rnd.end_date.isoformat(),
+        "timezone": rnd.timezone,
+        "holidays": list(rnd.holidays),
+        "summer": rnd.summer,
+        "mentor_meeting_minutes": rnd.mentor_meeting_minutes,
+    }
+
+
 def export_round(session: Session, rnd: Round) -> Doc:
     """The round as a `wbl-problem/1` document: the ids and content it was imported with,
     absent optional fields left out and defaults written out."""
@@ -502,16 +516,7 @@ def export_round(session: Session, rnd: Round) -> Doc:
 
     return {
         "format": PROBLEM_FORMAT,
-        "round": {
-            "id": rnd.external_id,
-            "name": rnd.name,
-            "start_date": rnd.start_date.isoformat(),
-            "end_date": rnd.end_date.isoformat(),
-            "timezone": rnd.timezone,
-            "holidays": list(rnd.holidays),
-            "summer": rnd.summer,
-            "mentor_meeting_minutes": rnd.mentor_meeting_minutes,
-        },
+        "round": round_header(rnd),
         "schools": schools,
         "students": students,
         "employers": employers,
