@@ -12,7 +12,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from solver.problem import MODES, Location, Opportunity, Problem, School, Student
+from solver.problem import MODES, Location, Opportunity, School, Student
 
 EARTH_RADIUS_KM = 6371.0088
 DETOUR = 1.3
@@ -74,14 +74,6 @@ def trip(
         if best is None or minutes < best[1]:
             best = (mode, minutes)
     return best
-
-
-def override_index(problem: Problem) -> dict[tuple[str, str], dict[str, int | None]]:
-    """`travel` entries keyed by (student id, opportunity id), then mode."""
-    out: dict[tuple[str, str], dict[str, int | None]] = {}
-    for t in problem.travel:
-        out.setdefault((t.student, t.opportunity), {})[t.mode] = t.minutes
-    return out
 
 
 FloatArray = npt.NDArray[np.float64]
