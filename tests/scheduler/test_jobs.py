@@ -4,6 +4,7 @@ one transaction, and a worker killed mid-solve leaves the round untouched and th
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -235,8 +236,10 @@ def test_worker_process_solves_a_queued_round(
             "round", "solution", doc["round"]["id"], "--program", "p5", "-o", str(out), env=env
         )
         assert got.returncode == 0, got.stderr
-        checked = _wbl("check", str(tmp_path / "none.json"), str(out), env=env)
-        assert checked.returncode == 2  # the problem file is missing: a clear refusal
+        problem = tmp_path / "problem.json"
+        problem.write_text(json.dumps(doc))
+        checked = _wbl("check", str(problem), str(out), env=env)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
     finally:
         _stop(worker)
 
