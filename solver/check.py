@@ -7,7 +7,9 @@ violation, each naming the rule (`H1`..`H9`, `format`, `infeasible`, `preference
 `metrics`, `unplaced`, `optimality`) and the ids involved; an empty list means the solution is
 valid. A malformed solution is reported, never raised: the checker reads the solution
 defensively and checks the rules only on the entries that resolve. The problem is assumed
-valid (references resolve); absent optional fields take the spec's defaults.
+valid (references resolve); absent optional fields take the spec's defaults. One extension of
+the format is read: `travel_groups` (measured travel times shared by a group of students, each
+entry standing for a `travel` entry of every member who has none of their own).
 
 All times are integer minutes after midnight; hours are compared in minutes.
 """
@@ -166,6 +168,9 @@ class _Problem:
     by_cluster: dict[str, tuple[_Opportunity, ...]]
     mentors: dict[str, _Mentor]
     travel: dict[tuple[str, str, str], int | None]
+    # `travel_groups` (an extension of the format): a student's group, and the group's times.
+    group_of: dict[str, str]
+    group_travel: dict[tuple[str, str, str], int | None]
     pins: tuple[_Pin, ...]
     forbidden: frozenset[tuple[str, str]]
 
@@ -296,6 +301,12 @@ def _parse_problem(doc: Mapping[str, Any]) -> _Problem:
         travel={
             (t["student"], t["opportunity"], t["mode"]): t.get("minutes")
             for t in _items(doc, "travel")
+        },
+        group_of={sid: g["id"] for g in _items(doc, "travel_groups") for sid in g["students"]},
+        group_travel={
+            (g["id"], t["opportunity"], t["mode"]): t.get("minutes")
+            for g in _items(doc, "travel_groups")
+            for t in _items(g, "travel")
         },
         pins=tuple(
             _Pin(
@@ -575,6 +586,9 @@ def _mode_minutes(p: _Problem, s: _Student, o: _Opportunity, mode: str) -> int |
     key = (s.id, o.id, mode)
     if key in p.travel:  # a measured override wins, even over transit_accessible
         return p.travel[key]
+    group = p.group_of.get(s.id)
+    if group is not None and (group, o.id, mode) in p.group_travel:  # the same, for its group
+        return p.group_travel[group, o.id, mode]
     if mode == "transit" and not o.transit_accessible:
         return None
     if s.origin is None:

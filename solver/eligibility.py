@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from solver.instance import BoolArray, Instance, IntArray
-from solver.problem import MODES
+from solver.problem import MODES, Problem
 from solver.travel import UNREACHABLE, estimate_matrix, haversine_pairs, origin, trip
 
 # Reason codes of the spec; the position is the column in `Eligibility.refusals`.
@@ -94,24 +95,17 @@ def forbidden_pair(inst: Instance, s: IntArray, o: IntArray) -> BoolArray:
 # --- H4: commute --------------------------------------------------------------------------------
 
 
-class _Overrides:
-    """`travel` entries as sorted keys with one minutes column per mode (-1 absent, -2 null)."""
+class _Keyed:
+    """Travel entries as sorted integer keys with one minutes column per mode (-1 absent, -2
+    null: the mode cannot make the trip)."""
 
-    def __init__(self, inst: Instance) -> None:
-        rows: dict[int, list[int]] = defaultdict(lambda: [-1] * len(MODES))
-        for t in inst.problem.travel:
-            key = inst.student_ix[t.student] * inst.n_opps + inst.opp_ix[t.opportunity]
-            rows[key][MODES.index(t.mode)] = -2 if t.minutes is None else t.minutes
-        self.keys = np.array(sorted(rows), dtype=np.int64)
-        # Students with any override take the pair-by-pair path.
-        self.has_student = np.zeros(inst.n_students, dtype=np.bool_)
-        self.has_student[self.keys // max(1, inst.n_opps)] = True
-        self.minutes = np.array([rows[k] for k in sorted(rows)], dtype=np.int64).reshape(
-            -1, len(MODES)
-        )
+    def __init__(self, keys: IntArray, modes: IntArray, minutes: IntArray) -> None:
+        self.keys, row = np.unique(keys, return_inverse=True)
+        self.minutes = np.full((self.keys.size, len(MODES)), -1, dtype=np.int64)
+        self.minutes[row.reshape(-1), modes] = minutes
 
     def lookup(self, keys: IntArray) -> IntArray:
-        """Per pair and mode: the override minutes, -1 for none, -2 for 'cannot make the trip'."""
+        """Per key and mode: the entry's minutes, -1 for none, -2 for 'cannot make the trip'."""
         out = np.full((keys.shape[0], len(MODES)), -1, dtype=np.int64)
         if self.keys.size:
             pos = np.searchsorted(self.keys, keys).clip(max=self.keys.size - 1)
@@ -120,27 +114,99 @@ class _Overrides:
         return out
 
 
+def _entry_arrays(
+    entries: list[tuple[int, str, int | None]],
+) -> tuple[IntArray, IntArray, IntArray]:
+    keys = np.array([k for k, _, _ in entries], dtype=np.int64)
+    modes = np.array([MODES.index(m) for _, m, _ in entries], dtype=np.int64)
+    minutes = np.array([-2 if t is None else t for _, _, t in entries], dtype=np.int64)
+    return keys, modes, minutes
+
+
+def student_overrides(inst: Instance) -> _Keyed:
+    """The `travel` entries, keyed by student * opportunities + opportunity."""
+    n_opps = inst.n_opps
+    return _Keyed(
+        *_entry_arrays(
+            [
+                (
+                    inst.student_ix[t.student] * n_opps + inst.opp_ix[t.opportunity],
+                    t.mode,
+                    t.minutes,
+                )
+                for t in inst.problem.travel
+            ]
+        )
+    )
+
+
+def group_overrides(inst: Instance) -> _Keyed:
+    """The `travel_groups` entries, keyed by group * opportunities + opportunity."""
+    n_opps = inst.n_opps
+    return _Keyed(
+        *_entry_arrays(
+            [
+                (gi * n_opps + inst.opp_ix[t.opportunity], t.mode, t.minutes)
+                for gi, g in enumerate(inst.problem.travel_groups)
+                for t in g.travel
+            ]
+        )
+    )
+
+
+def _apply(minutes: list[IntArray], forced: IntArray) -> list[IntArray]:
+    """Entries win over the estimate; 'cannot make the trip' is UNREACHABLE."""
+    out = []
+    for m, t in enumerate(minutes):
+        t = np.where(forced[:, m] >= 0, forced[:, m], t)
+        out.append(np.where(forced[:, m] == -2, UNREACHABLE, t))
+    return out
+
+
 class _Estimates:
-    """The spec's estimate per mode, from each distinct origin to each opportunity, computed once
-    when origins are few (term time: the schools); otherwise per pair (summer: homes)."""
+    """What every student of an origin shares, per mode: the spec's estimate from the origin
+    (transit only to transit-accessible sites), or the travel group's measured time. Computed
+    once per (distinct origin, opportunity) when origins are few (term time: the schools, one
+    per travel group); otherwise per pair (summer: homes)."""
 
     MAX_CELLS = 30_000_000
 
     def __init__(self, inst: Instance) -> None:
         self.inst = inst
-        self.table: list[IntArray] | None = None
-        cells = inst.origin_lat.size * inst.n_opps
-        if 0 < cells <= self.MAX_CELLS:
+        self.groups = group_overrides(inst)
+        self.table: list[npt.NDArray[np.int32]] | None = None
+        n_origins, n_opps = inst.origin_lat.size, inst.n_opps
+        if 0 < n_origins * n_opps <= self.MAX_CELLS:
             distance = haversine_pairs(
                 inst.origin_lat[:, None],
                 inst.origin_lon[:, None],
                 inst.opp_lat[None, :],
                 inst.opp_lon[None, :],
             )
-            self.table = [estimate_matrix(distance, mode).astype(np.int32) for mode in MODES]
+            table = [estimate_matrix(distance, mode).astype(np.int32) for mode in MODES]
+            transit = MODES.index("transit")
+            table[transit][:, ~inst.transit_ok] = UNREACHABLE
+            # Each group entry, at every origin of its group (one, in term time).
+            grouped = np.flatnonzero(inst.origin_group >= 0)
+            if grouped.size and self.groups.keys.size:
+                by_group = grouped[np.argsort(inst.origin_group[grouped], kind="stable")]
+                starts = np.searchsorted(
+                    inst.origin_group[by_group], np.arange(len(inst.group_ix) + 1)
+                )
+                g, o = np.divmod(self.groups.keys, n_opps)
+                count = starts[g + 1] - starts[g]
+                entry = np.repeat(np.arange(g.size), count)
+                offsets = np.arange(entry.size) - np.repeat(np.cumsum(count) - count, count)
+                rows = by_group[starts[g][entry] + offsets]
+                for m in range(len(MODES)):
+                    forced = self.groups.minutes[entry, m]
+                    at = forced != -1
+                    value = np.where(forced[at] == -2, UNREACHABLE, forced[at])
+                    table[m][rows[at], o[entry][at]] = value
+            self.table = table
 
     def minutes(self, s: IntArray, o: IntArray) -> list[IntArray]:
-        """Estimated minutes per mode for each (student, opportunity) pair."""
+        """Minutes per mode for each (student, opportunity) pair (UNREACHABLE: cannot go)."""
         inst = self.inst
         origins = inst.origin_of[s]
         if self.table is not None:
@@ -148,26 +214,27 @@ class _Estimates:
         distance = haversine_pairs(
             inst.origin_lat[origins], inst.origin_lon[origins], inst.opp_lat[o], inst.opp_lon[o]
         )
-        return [estimate_matrix(distance, mode) for mode in MODES]
+        estimate = [estimate_matrix(distance, mode) for mode in MODES]
+        transit = MODES.index("transit")
+        estimate[transit] = np.where(inst.transit_ok[o], estimate[transit], UNREACHABLE)
+        group = inst.origin_group[origins]
+        keys = np.where(group >= 0, group * inst.n_opps + o, -1)
+        return _apply(estimate, self.groups.lookup(keys))
 
 
 def commute(
-    inst: Instance, estimates: _Estimates, overrides: _Overrides, s: IntArray, o: IntArray
+    inst: Instance, estimates: _Estimates, overrides: _Keyed, s: IntArray, o: IntArray
 ) -> tuple[IntArray, IntArray]:
     """H4: fastest usable mode and its minutes per pair (UNREACHABLE when no mode can go).
 
-    Ties go to the earlier mode of MODES (walk, bike, transit, car), as the spec orders them.
+    A student's own `travel` entry wins over the group's and the estimate. Ties go to the
+    earlier mode of MODES (walk, bike, transit, car), as the spec orders them.
     """
-    estimate = estimates.minutes(s, o)
-    forced = overrides.lookup(s * inst.n_opps + o)
+    minutes_by_mode = _apply(estimates.minutes(s, o), overrides.lookup(s * inst.n_opps + o))
     best = np.full(s.shape[0], UNREACHABLE, dtype=np.int64)
     best_mode = np.full(s.shape[0], -1, dtype=np.int64)
-    for m, mode in enumerate(MODES):
+    for m, minutes in enumerate(minutes_by_mode):
         has_mode = (inst.mode_mask[s] >> m) & 1 == 1
-        usable = np.ones(s.shape[0], dtype=np.bool_) if mode != "transit" else inst.transit_ok[o]
-        minutes = np.where(usable, estimate[m], UNREACHABLE)
-        minutes = np.where(forced[:, m] >= 0, forced[:, m], minutes)
-        minutes = np.where(forced[:, m] == -2, UNREACHABLE, minutes)
         minutes = np.where(has_mode, minutes, UNREACHABLE)
         better = minutes < best
         best = np.where(better, minutes, best)
@@ -253,7 +320,10 @@ class _Pass:
 
     def __init__(self, inst: Instance) -> None:
         self.inst = inst
-        self.overrides = _Overrides(inst)
+        self.overrides = student_overrides(inst)
+        # Students with their own `travel` entries take the pair-by-pair path.
+        self.own_entries = np.zeros(inst.n_students, dtype=np.bool_)
+        self.own_entries[self.overrides.keys // max(1, inst.n_opps)] = True
         self.estimates = _Estimates(inst)
         n = inst.n_students
         self.refusals = np.zeros((n, len(REASONS)), dtype=np.int64)
@@ -320,7 +390,7 @@ class _Pass:
             for s, o in _all_pairs(students, cand):
                 self.evaluate(s, o)
             return
-        fast = ~self.overrides.has_student[students]
+        fast = ~self.own_entries[students]
         for s, o in _all_pairs(students[~fast], cand):
             self.evaluate(s, o)
         students = students[fast]
@@ -347,7 +417,6 @@ class _Pass:
         inst = self.inst
         table = self.estimates.table
         assert table is not None
-        transit = MODES.index("transit")
         keys = inst.origin_of[students] * 16 + inst.mode_mask[students]
         order = np.argsort(keys, kind="stable")
         bounds = np.flatnonzero(np.diff(keys[order])) + 1
@@ -356,10 +425,7 @@ class _Pass:
             best = np.full(cand.size, UNREACHABLE, dtype=np.int64)
             for m in range(len(MODES)):
                 if mask >> m & 1:
-                    t = table[m][g, cand].astype(np.int64)
-                    if m == transit:
-                        t = np.where(inst.transit_ok[cand], t, UNREACHABLE)
-                    best = np.minimum(best, t)
+                    best = np.minimum(best, table[m][g, cand].astype(np.int64))
             no_mode = int((best == UNREACHABLE).sum())
             per_chunk = max(1, CHUNK_PAIRS // max(1, cand.size))
             for a in range(0, members.size, per_chunk):
@@ -446,6 +512,26 @@ def compute_eligibility(inst: Instance) -> Eligibility:
     return run.result()
 
 
+def pair_travel(
+    p: Problem, student: str, opportunity: str, *, group: int = -1
+) -> dict[str, int | None]:
+    """The measured minutes per mode of one pair: the student's travel group's entries, then
+    the student's own `travel` entries, which win. `group` is the group's index, -1 for none."""
+    out: dict[str, int | None] = {}
+    if group >= 0:
+        out.update(
+            (t.mode, t.minutes)
+            for t in p.travel_groups[group].travel
+            if t.opportunity == opportunity
+        )
+    out.update(
+        (t.mode, t.minutes)
+        for t in p.travel
+        if t.student == student and t.opportunity == opportunity
+    )
+    return out
+
+
 def refusal_codes(inst: Instance, student: int, opp: int, slot: int | None = None) -> list[str]:
     """Why `student` may not take `opp` (at `slot`, or at any of its slots): the reason codes
     of every rule it breaks, [] when allowed. The same rules as the pass above, for one pair:
@@ -470,9 +556,7 @@ def refusal_codes(inst: Instance, student: int, opp: int, slot: int | None = Non
         for code, rule in zip(OPPORTUNITY_REASONS, rules, strict=False)
         if bool(rule(inst, s, o)[0])
     ]
-    overrides = {
-        t.mode: t.minutes for t in p.travel if t.student == st.id and t.opportunity == op.id
-    }
+    overrides = pair_travel(p, st.id, op.id, group=int(inst.group_of[student]))
     schools = {sc.id: sc for sc in p.schools}
     best = trip(st, op, origin(st, schools, p.round.summer), overrides)
     if best is None:

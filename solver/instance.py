@@ -107,17 +107,28 @@ class Instance:
             [sum(1 << MODES.index(m) for m in set(s.travel_modes)) for s in students],
             dtype=np.int64,
         )
+        # Travel groups (shared measured times): the group of each student, -1 for none.
+        self.group_ix = {g.id: i for i, g in enumerate(p.travel_groups)}
+        self.group_of = np.full(n, -1, dtype=np.int64)
+        for gi, g in enumerate(p.travel_groups):
+            self.group_of[[self.student_ix[sid] for sid in g.students]] = gi
         # Origins repeat (a school's students share it in term time): index the distinct ones.
-        origin_ix: dict[tuple[float, float], int] = {}
+        # An origin is a place and a travel group, so all its students share every travel time.
+        origin_ix: dict[tuple[float, float, int], int] = {}
         self.origin_of = np.array(
             [
-                origin_ix.setdefault((o.lat, o.lon), len(origin_ix))
-                for o in (origin(s, schools, p.round.summer) for s in students)
+                origin_ix.setdefault((o.lat, o.lon, int(g)), len(origin_ix))
+                for o, g in zip(
+                    (origin(s, schools, p.round.summer) for s in students),
+                    self.group_of.tolist(),
+                    strict=True,
+                )
             ],
             dtype=np.int64,
         )
-        self.origin_lat = np.array([lat for lat, _ in origin_ix], dtype=np.float64)
-        self.origin_lon = np.array([lon for _, lon in origin_ix], dtype=np.float64)
+        self.origin_lat = np.array([k[0] for k in origin_ix], dtype=np.float64)
+        self.origin_lon = np.array([k[1] for k in origin_ix], dtype=np.float64)
+        self.origin_group = np.array([k[2] for k in origin_ix], dtype=np.int64)
 
         # Credentials as bit words, so "holds every required credential" is a mask test.
         codes = sorted(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from solver.problem import Problem, problem_from_dict
 from solver.validate import ValidationIssue, validate_problem
@@ -44,3 +46,27 @@ def read_problem(path: str | Path) -> Problem:
             [ValidationIssue(path="$", message=f"not UTF-8 text: {exc.reason}")]
         ) from exc
     return load_problem(doc)
+
+
+def expand_travel_groups(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The same round without the `travel_groups` extension: each group entry becomes a
+    `travel` entry of every member that has none of its own for that opportunity and mode, so
+    a reader of the plain format computes the same travel times. The result can be large
+    (members times entries): meant for rounds of a few thousand students."""
+    out = {k: v for k, v in doc.items() if k != "travel_groups"}
+    travel = list(doc.get("travel") or ())
+    own = {(t["student"], t["opportunity"], t["mode"]) for t in travel}
+    for group in doc.get("travel_groups") or ():
+        for t in group.get("travel") or ():
+            for sid in group["students"]:
+                if (sid, t["opportunity"], t["mode"]) not in own:
+                    travel.append(
+                        {
+                            "student": sid,
+                            "opportunity": t["opportunity"],
+                            "mode": t["mode"],
+                            "minutes": t["minutes"],
+                        }
+                    )
+    out["travel"] = travel
+    return out

@@ -148,6 +148,24 @@ class Travel:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class GroupTravel:
+    opportunity: str
+    mode: str
+    minutes: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TravelGroup:
+    """Travel times shared by students who travel from the same place (an extension of the
+    format, `travel_groups`): each entry counts as a `travel` entry of every member, unless the
+    member has its own entry for that opportunity and mode."""
+
+    id: str
+    students: tuple[str, ...]
+    travel: tuple[GroupTravel, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Pin:
     student: str
     opportunity: str
@@ -170,6 +188,7 @@ class Problem:
     opportunities: tuple[Opportunity, ...] = ()
     mentors: tuple[Mentor, ...] = ()
     travel: tuple[Travel, ...] = ()
+    travel_groups: tuple[TravelGroup, ...] = ()
     pins: tuple[Pin, ...] = ()
     forbidden: tuple[Forbidden, ...] = ()
 
@@ -302,6 +321,17 @@ def problem_from_dict(doc: Mapping[str, Any]) -> Problem:
         )
         for t in doc.get("travel") or ()
     )
+    travel_groups = tuple(
+        TravelGroup(
+            id=g["id"],
+            students=tuple(g["students"]),
+            travel=tuple(
+                GroupTravel(opportunity=t["opportunity"], mode=t["mode"], minutes=t["minutes"])
+                for t in g.get("travel") or ()
+            ),
+        )
+        for g in doc.get("travel_groups") or ()
+    )
     pins = tuple(
         Pin(
             student=p["student"],
@@ -323,6 +353,7 @@ def problem_from_dict(doc: Mapping[str, Any]) -> Problem:
         opportunities=opportunities,
         mentors=mentors,
         travel=travel,
+        travel_groups=travel_groups,
         pins=pins,
         forbidden=forbidden,
     )

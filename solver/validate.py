@@ -603,19 +603,9 @@ def _check_travel(travel: list[object], index: _Index, issues: _Issues) -> None:
     for i, path, entry in _items(travel, "travel", issues):
         student = _ref(entry, "student", path, issues, index.students, "student")
         opp = _ref(entry, "opportunity", path, issues, index.opportunities, "opportunity")
-        mode = _present(entry, "mode", path, issues, required=True)
-        if mode is not _MISSING and mode not in MODES:
-            shown = _quote(mode) if isinstance(mode, str) else _kind(mode)
-            _add(
-                issues, f"{path}.mode", f"unknown travel mode {shown} (walk, bike, transit or car)"
-            )
-        minutes = _present(entry, "minutes", path, issues, required=True)
-        if minutes is not _MISSING and minutes is not None:
-            if not _is_int(minutes):
-                _add(issues, f"{path}.minutes", f"must be an integer or null, not {_kind(minutes)}")
-            elif minutes < 0:
-                _add(issues, f"{path}.minutes", f"must be >= 0, not {minutes}")
-        if student is None or opp is None or not isinstance(mode, str) or mode not in MODES:
+        mode = _check_mode(entry, path, issues)
+        _check_travel_minutes(entry, path, issues)
+        if student is None or opp is None or mode is None:
             continue
         key = (student, opp, mode)
         if key in first:
@@ -627,6 +617,79 @@ def _check_travel(travel: list[object], index: _Index, issues: _Issues) -> None:
             )
         else:
             first[key] = i
+
+
+def _check_travel_minutes(entry: _Obj, path: str, issues: _Issues) -> None:
+    minutes = _present(entry, "minutes", path, issues, required=True)
+    if minutes is not _MISSING and minutes is not None:
+        if not _is_int(minutes):
+            _add(issues, f"{path}.minutes", f"must be an integer or null, not {_kind(minutes)}")
+        elif minutes < 0:
+            _add(issues, f"{path}.minutes", f"must be >= 0, not {minutes}")
+
+
+def _check_mode(entry: _Obj, path: str, issues: _Issues) -> str | None:
+    mode = _present(entry, "mode", path, issues, required=True)
+    if mode is not _MISSING and mode not in MODES:
+        shown = _quote(mode) if isinstance(mode, str) else _kind(mode)
+        _add(issues, f"{path}.mode", f"unknown travel mode {shown} (walk, bike, transit or car)")
+        return None
+    return mode if isinstance(mode, str) else None
+
+
+def _check_travel_groups(groups: list[object], index: _Index, issues: _Issues) -> None:
+    """`travel_groups` (an extension): ids unique, members are students and in one group at
+    most, at most one entry per opportunity and mode in a group."""
+    ids: dict[str, int] = {}
+    member_of: dict[str, str] = {}
+    for i, path, group in _items(groups, "travel_groups", issues):
+        ident = _require_str(group, "id", path, issues, nonempty=True)
+        if ident is not None:
+            if ident in ids:
+                _add(
+                    issues,
+                    f"{path}.id",
+                    f"duplicate id {_quote(ident)} (first at travel_groups[{ids[ident]}])",
+                )
+            else:
+                ids[ident] = i
+        students = _present(group, "students", path, issues, required=True)
+        if students is not _MISSING:
+            if not isinstance(students, list):
+                _add(issues, f"{path}.students", f"must be a list, not {_kind(students)}")
+            else:
+                for k, item in enumerate(students):
+                    item_path = f"{path}.students[{k}]"
+                    ref = _check_ref(item, item_path, issues, index.students, "student")
+                    if ref is None:
+                        continue
+                    if ref in member_of:
+                        _add(
+                            issues,
+                            item_path,
+                            f"student {_quote(ref)} is already in travel group"
+                            f" {_quote(member_of[ref])}",
+                        )
+                    else:
+                        member_of[ref] = ident if ident is not None else f"#{i}"
+        first: dict[tuple[str, str], int] = {}
+        for k, entry_path, entry in _items(
+            _optional_list(group, "travel", path, issues), f"{path}.travel", issues
+        ):
+            opp = _ref(entry, "opportunity", entry_path, issues, index.opportunities, "opportunity")
+            mode = _check_mode(entry, entry_path, issues)
+            _check_travel_minutes(entry, entry_path, issues)
+            if opp is None or mode is None:
+                continue
+            if (opp, mode) in first:
+                _add(
+                    issues,
+                    entry_path,
+                    f"repeats the entry for opportunity {_quote(opp)}, mode {_quote(mode)}"
+                    f" (first at {path}.travel[{first[opp, mode]}])",
+                )
+            else:
+                first[opp, mode] = k
 
 
 def _pin_slot(
@@ -729,6 +792,7 @@ def validate_problem(doc: object) -> list[ValidationIssue]:
     opportunities = _require_list(doc, "opportunities", "", issues)
     mentors = _require_list(doc, "mentors", "", issues)
     travel = _optional_list(doc, "travel", "", issues)
+    travel_groups = _optional_list(doc, "travel_groups", "", issues)
     pins = _optional_list(doc, "pins", "", issues)
     forbidden = _optional_list(doc, "forbidden", "", issues)
     index = _Index(
@@ -745,6 +809,7 @@ def validate_problem(doc: object) -> list[ValidationIssue]:
     _check_opportunities(opportunities, index, calendar, issues)
     _check_mentors(mentors, index, calendar, issues)
     _check_travel(travel, index, issues)
+    _check_travel_groups(travel_groups, index, issues)
     _check_pins(pins, index, opportunities, mentors, issues)
     _check_forbidden(forbidden, index, issues)
     return issues
