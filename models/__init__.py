@@ -23,6 +23,8 @@ from models.round import (
     School,
     Slot,
     Student,
+    TravelGroup,
+    TravelGroupTime,
     TravelMode,
     TravelOverride,
 )
@@ -62,6 +64,8 @@ __all__ = [
     "SolutionStatus",
     "SolveRun",
     "Student",
+    "TravelGroup",
+    "TravelGroupTime",
     "TravelMode",
     "TravelOverride",
     "UTCDateTime",

@@ -9,8 +9,8 @@ the surrogate key that foreign keys use.
 
 Lists that point at other rows are child tables with foreign keys, so that every reference
 resolves and deleting a row cannot leave a dangling id behind: preferences (`Preference`,
-ranked), an opportunity's `accepts` list (`OpportunityAccept`), travel overrides, pins and
-forbidden pairs.
+ranked), an opportunity's `accepts` list (`OpportunityAccept`), travel overrides, travel groups
+and their times, pins and forbidden pairs.
 
 Lists of codes and time blocks are JSON columns: a student's busy blocks, a slot's blocks, a
 mentor's available blocks, clusters, credentials, groups, travel modes, holidays. They are read
@@ -152,6 +152,9 @@ class Round(Base):
     travel_overrides: Mapped[list[TravelOverride]] = relationship(
         back_populates="round", cascade="all, delete-orphan", passive_deletes=True
     )
+    travel_groups: Mapped[list[TravelGroup]] = relationship(
+        back_populates="round", cascade="all, delete-orphan", passive_deletes=True
+    )
     pins: Mapped[list[Pin]] = relationship(
         back_populates="round",
         cascade="all, delete-orphan",
@@ -215,6 +218,10 @@ class Student(Base):
     max_weekly_hours: Mapped[float | None]
     wants_mentor: Mapped[bool] = mapped_column(default=False)
     email: Mapped[str | None]
+    # The student's travel group (measured times shared with students of the same origin).
+    travel_group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("travel_groups.id", ondelete="SET NULL"), index=True
+    )
 
     round: Mapped[Round] = relationship(back_populates="students")
     school: Mapped[School | None] = relationship(back_populates="students")
@@ -392,6 +399,48 @@ class TravelOverride(Base):
 
     round: Mapped[Round] = relationship(back_populates="travel_overrides")
     student: Mapped[Student] = relationship()
+    opportunity: Mapped[Opportunity] = relationship()
+
+
+class TravelGroup(Base):
+    """Students who share measured travel times (`travel_groups`, an extension of the format):
+    a timetable gives one time per origin, not per student, so a round stores 100,000 transit
+    riders' times as a few dozen groups of a few thousand times instead of millions of rows.
+    Members point at their group (`Student.travel_group_id`): a student is in one at most."""
+
+    __tablename__ = "travel_groups"
+    __table_args__ = (UniqueConstraint("round_id", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete=_OWNED))
+    external_id: Mapped[str]
+
+    round: Mapped[Round] = relationship(back_populates="travel_groups")
+    times: Mapped[list[TravelGroupTime]] = relationship(
+        back_populates="group", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class TravelGroupTime(Base):
+    """A group's measured time to an opportunity by one mode; `minutes` null: not possible.
+    A member's own `TravelOverride` for the same opportunity and mode wins."""
+
+    __tablename__ = "travel_group_times"
+    __table_args__ = (
+        UniqueConstraint("group_id", "opportunity_id", "mode"),
+        CheckConstraint("minutes >= 0", name="group_minutes_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = _round_fk()
+    group_id: Mapped[int] = mapped_column(ForeignKey("travel_groups.id", ondelete=_OWNED))
+    opportunity_id: Mapped[int] = mapped_column(
+        ForeignKey("opportunities.id", ondelete=_OWNED), index=True
+    )
+    mode: Mapped[TravelMode]
+    minutes: Mapped[int | None]
+
+    group: Mapped[TravelGroup] = relationship(back_populates="times")
     opportunity: Mapped[Opportunity] = relationship()
 
 

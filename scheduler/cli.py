@@ -38,7 +38,7 @@ from scheduler.generate import generate_round
 from scheduler.gtfs_round import generate_round_on_feed
 from scheduler.jobs import cancel, now, reap_stale_runs, run_worker, submit
 from scheduler.rounds import RoundExistsError, export_round, import_round, solution_from_run
-from scheduler.transit import Feed, GTFSError, load_feed, transit_overrides
+from scheduler.transit import Feed, GTFSError, load_feed, with_transit_groups
 from solver import (
     Previous,
     Problem,
@@ -244,10 +244,9 @@ def solve_cmd(
     problem = _read_problem_or_exit(problem_path)
     if gtfs is not None:
         doc = json.loads(problem_path.read_text(encoding="utf-8"))
-        measured = transit_overrides(doc, _feed_or_exit(gtfs))
-        doc["travel"] = [*doc.get("travel", []), *measured]
+        doc, measured = with_transit_groups(doc, _feed_or_exit(gtfs))
         if not quiet:
-            click.echo(f"{len(measured)} transit times measured on {gtfs}", err=True)
+            click.echo(f"{measured} transit times measured on {gtfs}", err=True)
         problem = load_problem(doc)
     options = SolveOptions(
         previous=_read_previous_or_exit(previous) if previous is not None else (),

@@ -18,8 +18,9 @@ mentors, pins) and moves only what a real city decides:
   holidays; dated blocks (job shadows) move to the school day as far into the new round; birth
   dates move with the round, so every student keeps their age on the start date.
 * `round.timezone`: the feed's agency timezone.
-* `travel`: transit minutes measured on the timetable (`scheduler.transit.transit_overrides`)
-  replace the generator's invented measurements (which belonged to its invented metro).
+* `travel`: the generator's invented measurements (which belonged to its invented metro) are
+  dropped; transit minutes measured on the timetable come as `travel_groups`, one per origin
+  (`scheduler.transit.transit_groups`).
 
 Pins survive only where the move cannot break them: the generator checked each pin with its
 travel time, and the rules that depend on travel (H4, H5) only get easier when it shrinks, so a
@@ -46,7 +47,7 @@ from scheduler.transit import (
     load_feed,
     round_weekday,
     service_period,
-    transit_overrides,
+    transit_groups,
 )
 from solver.problem import Location
 from solver.travel import estimate_minutes, haversine_km
@@ -316,7 +317,13 @@ def _pins_still_hold(
     schools = {s["id"]: s["location"] for s in doc["schools"]}
     students = {s["id"]: s for s in doc["students"]}
     opps = {o["id"]: o for o in doc["opportunities"]}
-    measured = {(t["student"], t["opportunity"]): (t["minutes"],) for t in doc["travel"]}
+    # Transit times per group, looked up through the pinned student's group.
+    groups = doc.get("travel_groups") or ()
+    group_of = {sid: k for k, g in enumerate(groups) for sid in g["students"]}
+    times = [
+        {t["opportunity"]: (t["minutes"],) for t in g["travel"] if t["mode"] == "transit"}
+        for g in groups
+    ]
     kept = []
     for pin in doc["pins"]:
         sid, oid = pin["student"], pin["opportunity"]
@@ -327,7 +334,7 @@ def _pins_still_hold(
             students[sid],
             opps[oid],
             _origin(schools, summer, students[sid]),
-            measured.get((sid, oid)),
+            times[group_of[sid]].get(oid) if sid in group_of else None,
         )
         if was is not None and now is not None and now <= was:
             kept.append(pin)
@@ -345,7 +352,7 @@ def generate_round_on_feed(
     options: TransitOptions | None = None,
 ) -> dict[str, Any]:
     """A `wbl-problem/1` round of `students` students in the city of the GTFS feed at
-    `feed_path` (or an already loaded `Feed`), with transit `travel` overrides measured on its
+    `feed_path` (or an already loaded `Feed`), with transit `travel_groups` measured on its
     timetable. Deterministic for the same arguments."""
     feed = feed_path if isinstance(feed_path, Feed) else load_feed(feed_path)
     doc = generate_round(students, seed=seed, summer=summer)
@@ -455,7 +462,7 @@ def generate_round_on_feed(
     # --- travel, and the pins it may break -----------------------------------------------
     date = round_weekday(feed, start, end)
     doc["travel"] = []  # the generator's invented measurements belonged to its invented metro
-    doc["travel"] = transit_overrides(
+    doc["travel_groups"] = transit_groups(
         doc, feed, date=date, depart_from=depart_from, depart_until=depart_until, options=options
     )
     doc["pins"] = _pins_still_hold(doc, before, old_schools)

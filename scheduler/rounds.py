@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from sqlalchemy import delete, insert, select
@@ -43,6 +43,8 @@ from models import (
     SolutionStatus,
     SolveRun,
     Student,
+    TravelGroup,
+    TravelGroupTime,
     TravelOverride,
     Unplaced,
 )
@@ -163,7 +165,11 @@ def import_round(session: Session, doc: Mapping[str, Any], program: Program) -> 
     schools = _ids(session, School, rid)
     _insert(session, Employer, [_employer_row(e, rid) for e in doc["employers"]])
     employers = _ids(session, Employer, rid)
-    _insert(session, Student, [_student_row(s, rid, schools) for s in doc["students"]])
+    groups = doc.get("travel_groups") or ()
+    _insert(session, TravelGroup, [{"round_id": rid, "external_id": g["id"]} for g in groups])
+    group_ids = _ids(session, TravelGroup, rid)
+    group_of = {sid: group_ids[g["id"]] for g in groups for sid in g["students"]}
+    _insert(session, Student, [_student_row(s, rid, schools, group_of) for s in doc["students"]])
     students = _ids(session, Student, rid)
     _insert(
         session, Opportunity, [_opportunity_row(o, rid, employers) for o in doc["opportunities"]]
@@ -227,6 +233,21 @@ def import_round(session: Session, doc: Mapping[str, Any], program: Program) -> 
     )
     _insert(
         session,
+        TravelGroupTime,
+        [
+            {
+                "round_id": rid,
+                "group_id": group_ids[g["id"]],
+                "opportunity_id": opportunities[t["opportunity"]],
+                "mode": t["mode"],
+                "minutes": t["minutes"],
+            }
+            for g in groups
+            for t in g.get("travel") or ()
+        ],
+    )
+    _insert(
+        session,
         Pin,
         [
             {
@@ -274,7 +295,9 @@ def _employer_row(e: Mapping[str, Any], rid: int) -> dict[str, Any]:
     }
 
 
-def _student_row(s: Mapping[str, Any], rid: int, schools: Mapping[str, int]) -> dict[str, Any]:
+def _student_row(
+    s: Mapping[str, Any], rid: int, schools: Mapping[str, int], groups: Mapping[str, int]
+) -> dict[str, Any]:
     school, home = s.get("school"), s.get("location")
     return {
         "round_id": rid,
@@ -295,6 +318,7 @@ def _student_row(s: Mapping[str, Any], rid: int, schools: Mapping[str, int]) -> 
         "max_weekly_hours": s.get("max_weekly_hours"),
         "wants_mentor": bool(s.get("wants_mentor", False)),
         "email": s.get("email"),
+        "travel_group_id": groups.get(s["id"]),
     }
 
 
@@ -497,6 +521,7 @@ def export_round(session: Session, rnd: Round) -> Doc:
             session, rid, t_.student_id, t_.opportunity_id, t_.mode, t_.minutes
         )
     ]
+    travel_groups = _export_travel_groups(session, rid, student_rows, opportunity_ext)
     pins: list[Doc] = []
     pn_ = Pin.__table__.c
     for s, o, slot_id, mentor_id in _rows(
@@ -523,9 +548,32 @@ def export_round(session: Session, rnd: Round) -> Doc:
         "opportunities": opportunities,
         "mentors": mentors,
         "travel": travel,
+        **({"travel_groups": travel_groups} if travel_groups else {}),
         "pins": pins,
         "forbidden": forbidden,
     }
+
+
+def _export_travel_groups(
+    session: Session, rid: int, student_rows: Sequence[Any], opportunity_ext: Mapping[int, str]
+) -> list[Doc]:
+    """The round's travel groups: members in import order, times by group."""
+    g_ = TravelGroup.__table__.c
+    groups: dict[int, Doc] = {
+        ident: {"id": ext, "students": [], "travel": []}
+        for ident, ext in _rows(session, rid, g_.id, g_.external_id)
+    }
+    for row in student_rows:
+        if row.travel_group_id is not None:
+            groups[row.travel_group_id]["students"].append(row.external_id)
+    gt_ = TravelGroupTime.__table__.c
+    for group_id, o, mode, minutes in _rows(
+        session, rid, gt_.group_id, gt_.opportunity_id, gt_.mode, gt_.minutes
+    ):
+        groups[group_id]["travel"].append(
+            {"opportunity": opportunity_ext[o], "mode": str(mode), "minutes": minutes}
+        )
+    return list(groups.values())
 
 
 # --- The normal form under which import and export agree ---------------------------------------
@@ -681,6 +729,27 @@ def canonical(doc: Mapping[str, Any]) -> Doc:
             for t in doc.get("travel") or ()
         ),
         key=_by("student", "opportunity", "mode"),
+    )
+    out["travel_groups"] = sorted(
+        (
+            {
+                "id": g["id"],
+                "students": sorted(g["students"]),
+                "travel": sorted(
+                    (
+                        {
+                            "opportunity": t["opportunity"],
+                            "mode": t["mode"],
+                            "minutes": t["minutes"],
+                        }
+                        for t in g.get("travel") or ()
+                    ),
+                    key=_by("opportunity", "mode"),
+                ),
+            }
+            for g in doc.get("travel_groups") or ()
+        ),
+        key=_by("id"),
     )
     out["pins"] = sorted(
         (

@@ -44,7 +44,7 @@ import io
 import logging
 import math
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -64,9 +64,10 @@ __all__ = [
     "service_days",
     "service_period",
     "stop_arrivals",
+    "transit_groups",
     "transit_minutes",
-    "transit_overrides",
     "typical_weekday",
+    "with_transit_groups",
 ]
 
 log = logging.getLogger(__name__)
@@ -905,35 +906,20 @@ def _point(loc: Mapping[str, Any]) -> tuple[float, float]:
     return float(loc["lat"]), float(loc["lon"])
 
 
-def _matters(
-    origin: FloatArray,
-    site: FloatArray,
-    accessible: BoolArray,
-    minutes: Int32Array,
-    limit: IntArray,
-    modes: Mapping[str, BoolArray],
-) -> BoolArray:
-    """Which measured transit times can change the solver's answer, per (student, site) pair:
-    each argument holds one row or value per pair (origin and site as (lat, lon) rows, the
-    student's `max_commute_minutes`, and whether the student has each other mode).
-
-    Not those where both the measurement and the spec's estimate exceed the student's limit
-    (H4 refuses transit either way), nor those where another of the student's modes beats
-    transit both with and without the measurement (then the trip's time and mode are the same
-    either way; ties go walk, bike, transit, car as in the spec).
-    """
-    km = haversine_pairs(origin[:, 0], origin[:, 1], site[:, 0], site[:, 1])
-    guess = np.where(accessible, estimate_matrix(km, "transit"), UNREACHABLE)
-    keep: BoolArray = (minutes <= limit) | (guess <= limit)
-    best = np.minimum(minutes, guess)
-    for mode, has in modes.items():
-        other = estimate_matrix(km, mode)
-        beats = (other <= best) if mode != "car" else (other < best)
-        keep &= ~(has & beats)
-    return keep
+def _metres(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Great-circle distance on the spec's sphere."""
+    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(1.0, h)))
 
 
-def transit_overrides(
+GROUP_PREFIX: Final = "transit:"
+
+
+def transit_groups(
     problem_doc: Mapping[str, Any],
     feed: Feed,
     *,
@@ -943,22 +929,26 @@ def transit_overrides(
     grid_m: float = 250.0,
     prune: bool = True,
     options: TransitOptions | None = None,
+    skip: Collection[str] = (),
 ) -> list[dict[str, Any]]:
-    """`travel` entries `{"student", "opportunity", "mode": "transit", "minutes"}` measured on
-    the feed, for every student with transit in `travel_modes` and every opportunity the student
-    could consider (in its clusters, any when it has none, or in its preferences).
+    """`travel_groups` of transit minutes measured on the feed: one group per origin, holding
+    every student with transit in `travel_modes` who travels from it, and one entry
+    `{"opportunity", "mode": "transit", "minutes"}` per opportunity one of them could consider
+    (in its clusters, any when it has none, or in its preferences); `minutes` is None where
+    transit cannot make the trip. Students in `skip` (already in another group) are left out.
 
     The origin is the spec's (school in term time, else home, else school); homes are rounded to
-    the centre of a `grid_m` cell so that neighbours share one search. The date is the feed's
-    stand-in for the round's weekdays (`round_weekday`), the window the hour after school (or a
-    summer morning) unless given. `minutes` is None where transit cannot make the trip.
+    the centre of a `grid_m` cell, so that neighbours share one search and one group (group ids
+    `transit:<school id>` and `transit:<lat>,<lon>`). The date is the feed's stand-in for the
+    round's weekdays (`round_weekday`), the window the hour after school (or a summer morning)
+    unless given.
 
-    With `prune` (the default), entries that cannot change the solver's answer are left out
-    (see `_matters`: both transit times over the student's limit, or another mode faster
-    either way); an unplaced student's reason may then read `commute_too_long` where the
-    measurement alone would say `no_transport_mode`. Without it the list holds every pair.
-    Pairs the document's `travel` already times for transit are left out: the caller appends
-    the result to `travel` as it is.
+    With `prune` (the default), an entry is left out when it cannot change the solver's answer
+    for any member: the measurement exceeds every member's `max_commute_minutes`, and so does the
+    spec's estimate from anywhere in the group (the distance from the group's point less the
+    farthest member's). An unplaced student's reason may then read `commute_too_long` where
+    the measurement alone would say `no_transport_mode`. Without it every candidate is kept.
+    A member's own `travel` entry for transit still wins over the group's (the format's rule).
     """
     options = options or TransitOptions()
     rnd = problem_doc["round"]
@@ -973,12 +963,10 @@ def transit_overrides(
 
     schools = {s["id"]: _point(s["location"]) for s in problem_doc.get("schools", [])}
     opps = list(problem_doc.get("opportunities", []))
+    n_opps = len(opps)
     opp_index = {o["id"]: i for i, o in enumerate(opps)}
-    by_cluster: dict[str, list[int]] = {}
-    for i, o in enumerate(opps):
-        by_cluster.setdefault(o["cluster"], []).append(i)
-    everything = np.arange(len(opps), dtype=np.int64)
-    cluster_arrays = {c: np.array(v, dtype=np.int64) for c, v in by_cluster.items()}
+    cluster_ix = {c: k for k, c in enumerate(sorted({o["cluster"] for o in opps}))}
+    opp_cluster = np.array([cluster_ix[o["cluster"]] for o in opps], dtype=np.int64)
 
     # Distinct sites: an employer's opportunities usually share one.
     site_of: dict[tuple[float, float], int] = {}
@@ -986,106 +974,116 @@ def transit_overrides(
         [site_of.setdefault(_point(o["location"]), len(site_of)) for o in opps], dtype=np.int64
     )
     sites = np.array(list(site_of), dtype=np.float64).reshape(-1, 2)
-    opp_xy = sites[opp_site] if len(opps) else np.zeros((0, 2))
-
-    accessible_opp = np.array([o.get("transit_accessible", True) for o in opps], dtype=np.bool_)
+    accessible = np.array([o.get("transit_accessible", True) for o in opps], dtype=np.bool_)
     lat_ref = float(np.mean(feed.stop_lat))
-    origin_of: dict[tuple[float, float], int] = {}
-    rider_ids: list[str] = []
-    rider_origin: list[int] = []
-    rider_at: list[tuple[float, float]] = []
-    rider_limit: list[int] = []
-    rider_modes: dict[str, list[bool]] = {"walk": [], "bike": [], "car": []}
-    candidates: list[IntArray] = []
+
+    # Groups: the origin's point, its members, their widest limit and clusters, and how far the
+    # farthest member lives from the point (0 at a school).
+    group_of: dict[tuple[float, float], int] = {}
+    names: list[str] = []
+    members: list[list[str]] = []
+    limit: list[int] = []
+    radius: list[float] = []
+    all_clusters: list[bool] = []
+    cluster_rows: list[int] = []
+    cluster_cols: list[int] = []
+    extra_rows: list[int] = []
+    extra_cols: list[int] = []
     for s in problem_doc.get("students", []):
-        modes = s.get("travel_modes", [])
-        if "transit" not in modes:
+        if "transit" not in s.get("travel_modes", []) or s["id"] in skip:
             continue
-        school = schools.get(s["school"]) if s.get("school") is not None else None
+        school_id = s.get("school")
+        school = schools.get(school_id) if school_id is not None else None
         if school is not None and not summer:
-            at, key = school, school
+            at, key, name = school, school, f"{GROUP_PREFIX}{school_id}"
         elif s.get("location") is not None:
             at = _point(s["location"])
             key = _grid(*at, grid_m, lat_ref)
+            name = f"{GROUP_PREFIX}{key[0]:.6f},{key[1]:.6f}"
         elif school is not None:
-            at, key = school, school
+            at, key, name = school, school, f"{GROUP_PREFIX}{school_id}"
         else:
             continue  # neither home nor school: the solver refuses such a document anyway
-        clusters = list(dict.fromkeys(s.get("clusters", [])))
-        if clusters:
-            # An opportunity is in one cluster: the clusters' lists never overlap, and only
-            # preferences outside them need adding.
-            extra = [
-                opp_index[p]
-                for p in dict.fromkeys(s.get("preferences", []))
-                if p in opp_index and opps[opp_index[p]]["cluster"] not in clusters
-            ]
-            parts = [cluster_arrays[c] for c in clusters if c in cluster_arrays]
-            cand = np.concatenate([*parts, np.array(extra, dtype=np.int64)])
-        else:
-            cand = everything
-        if cand.size == 0:
-            continue
-        rider_ids.append(s["id"])
-        rider_origin.append(origin_of.setdefault(key, len(origin_of)))
-        rider_at.append(at)
-        rider_limit.append(int(s.get("max_commute_minutes", 60)))
-        for mode, flags in rider_modes.items():
-            flags.append(mode in modes)
-        candidates.append(cand)
-    if not rider_ids:
+        g = group_of.get(key)
+        if g is None:
+            g = group_of[key] = len(names)
+            names.append(name)
+            members.append([])
+            limit.append(0)
+            radius.append(0.0)
+            all_clusters.append(False)
+        members[g].append(s["id"])
+        limit[g] = max(limit[g], int(s.get("max_commute_minutes", 60)))
+        if at != key:
+            radius[g] = max(radius[g], _metres(at, key) / 1000.0)
+        clusters = [cluster_ix[c] for c in dict.fromkeys(s.get("clusters", [])) if c in cluster_ix]
+        if not s.get("clusters"):
+            all_clusters[g] = True
+        cluster_rows += [g] * len(clusters)
+        cluster_cols += clusters
+        for p in dict.fromkeys(s.get("preferences", [])):
+            if p in opp_index:
+                extra_rows.append(g)
+                extra_cols.append(opp_index[p])
+    if not names:
         return []
 
-    matrix = transit_minutes(feed, list(origin_of), sites, date, lo, hi, options=options)
-    log.info(
-        "transit: %d origins x %d sites on %s, %s-%s", len(origin_of), len(sites), date, lo, hi
-    )
-    # Pairs are handled a few million at a time, as flat arrays (one row per student and
-    # opportunity): a Python loop per student would cost more than the timetable search.
-    origins = np.array(rider_origin, dtype=np.int64)
-    at_all = np.array(rider_at, dtype=np.float64)
-    limits = np.array(rider_limit, dtype=np.int64)
-    flags_all = {m: np.array(v, dtype=np.bool_) for m, v in rider_modes.items()}
-    sizes = np.array([c.size for c in candidates], dtype=np.int64)
+    origins = list(group_of)
+    matrix = transit_minutes(feed, origins, sites, date, lo, hi, options=options)
+    log.info("transit: %d origins x %d sites on %s, %s-%s", len(origins), len(sites), date, lo, hi)
+
+    n_groups = len(names)
+    wants = np.zeros((n_groups, len(cluster_ix)), dtype=np.bool_)
+    wants[cluster_rows, cluster_cols] = True
+    limits = np.array(limit, dtype=np.int64)
+    radii = np.array(radius, dtype=np.float64)
+    points = np.array(origins, dtype=np.float64)
     opp_ids = [o["id"] for o in opps]
-    entries: list[dict[str, Any]] = []
-    r0 = 0
-    while r0 < len(rider_ids):
-        r1 = r0 + 1
-        total = int(sizes[r0])
-        while r1 < len(rider_ids) and total + sizes[r1] <= 2_000_000:
-            total += int(sizes[r1])
-            r1 += 1
-        owner = np.repeat(np.arange(r0, r1), sizes[r0:r1])
-        cand = np.concatenate(candidates[r0:r1])
-        minutes = matrix[origins[owner], opp_site[cand]]
+    chosen: dict[int, list[int]] = {}
+    for g, o in zip(extra_rows, extra_cols, strict=True):
+        chosen.setdefault(g, []).append(o)
+    groups: list[dict[str, Any]] = []
+    for g in range(n_groups):
+        keep = np.ones(n_opps, dtype=np.bool_) if all_clusters[g] else wants[g, opp_cluster]
+        keep[chosen.get(g, [])] = True  # ranked choices outside the clusters
+        minutes = matrix[g, opp_site]
         if prune:
-            keep = _matters(
-                at_all[owner],
-                opp_xy[cand],
-                accessible_opp[cand],
-                minutes,
-                limits[owner],
-                {m: f[owner] for m, f in flags_all.items()},
+            site_xy = sites[opp_site]
+            km = haversine_pairs(
+                np.full(n_opps, points[g, 0]),
+                np.full(n_opps, points[g, 1]),
+                site_xy[:, 0],
+                site_xy[:, 1],
             )
-            owner, cand, minutes = owner[keep], cand[keep], minutes[keep]
-        entries += [
+            guess = np.where(
+                accessible, estimate_matrix(np.maximum(km - radii[g], 0.0), "transit"), UNREACHABLE
+            )
+            keep &= (minutes <= limits[g]) | (guess <= limits[g])
+        travel = [
             {
-                "student": rider_ids[r],
-                "opportunity": opp_ids[c],
+                "opportunity": opp_ids[o],
                 "mode": "transit",
-                "minutes": None if m == UNREACHABLE else m,
+                "minutes": None if int(minutes[o]) == UNREACHABLE else int(minutes[o]),
             }
-            for r, c, m in zip(owner.tolist(), cand.tolist(), minutes.tolist(), strict=True)
+            for o in np.flatnonzero(keep).tolist()
         ]
-        r0 = r1
-    # A transit time the document already holds (measured by someone) wins over ours: the
-    # spec allows one entry per student, opportunity and mode.
-    given = {
-        (t["student"], t["opportunity"])
-        for t in problem_doc.get("travel", [])
-        if t.get("mode") == "transit"
-    }
-    if given:
-        entries = [e for e in entries if (e["student"], e["opportunity"]) not in given]
-    return entries
+        groups.append({"id": names[g], "students": members[g], "travel": travel})
+    return groups
+
+
+def with_transit_groups(
+    problem_doc: Mapping[str, Any], feed: Feed, **kwargs: Any
+) -> tuple[dict[str, Any], int]:
+    """The document with its transit groups measured on `feed` (earlier `transit:` groups are
+    replaced; students in the document's other groups keep them), and how many transit times
+    the new groups hold."""
+    kept = [
+        g
+        for g in problem_doc.get("travel_groups") or ()
+        if not str(g.get("id", "")).startswith(GROUP_PREFIX)
+    ]
+    skip = {sid for g in kept for sid in g["students"]}
+    measured = transit_groups(problem_doc, feed, skip=skip, **kwargs)
+    doc = dict(problem_doc)
+    doc["travel_groups"] = [*kept, *measured]
+    return doc, sum(len(g["travel"]) for g in measured)

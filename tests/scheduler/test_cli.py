@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from scheduler.cli import main
 from solver import check_solution
+from solver.io import expand_travel_groups
 
 
 @pytest.fixture
@@ -204,7 +205,9 @@ def test_generate_and_solve_on_a_real_timetable(tmp_path: Path, runner: CliRunne
     assert result.exit_code == 0, result.output
     doc = json.loads(path.read_text())
     assert doc["round"]["timezone"] == "Australia/Brisbane"
-    overrides = {(t["student"], t["opportunity"]): t["minutes"] for t in doc["travel"]}
+    overrides = {
+        (t["student"], t["opportunity"]): t["minutes"] for t in expand_travel_groups(doc)["travel"]
+    }
     assert overrides
     out = tmp_path / "sol.json"
     result = runner.invoke(main, ["solve", str(path), "-o", str(out), "-q"])

@@ -20,9 +20,10 @@ from scheduler.transit import (
     load_feed,
     round_weekday,
     service_period,
+    transit_groups,
     transit_minutes,
-    transit_overrides,
 )
+from solver.io import expand_travel_groups
 
 CAIRNS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "cairns_gtfs.zip"
 Doc = dict[str, Any]
@@ -131,9 +132,18 @@ def test_places_are_on_the_network(cairns: Feed, doc: Doc) -> None:
 
 
 def test_travel_is_measured_transit(cairns: Feed, term: Doc) -> None:
-    """Every travel entry equals transit_minutes from the school on the round's weekday."""
-    assert term["travel"]
-    assert {t["mode"] for t in term["travel"]} == {"transit"}
+    """Transit times come in one travel group per school (term time), and every one equals
+    transit_minutes from the school on the round's weekday."""
+    assert term["travel"] == []
+    assert term["travel_groups"]
+    students_of = {s["id"]: s for s in term["students"]}
+    for group in term["travel_groups"]:
+        # Students without a school travel from home: a group per 250 m cell.
+        schools_in = {students_of[sid].get("school", "home") for sid in group["students"]}
+        place = group["id"].removeprefix("transit:")
+        assert schools_in == ({"home"} if "," in place else {place}), group["id"]
+    travel = expand_travel_groups(term)["travel"]
+    assert {t["mode"] for t in travel} == {"transit"}
     students = {s["id"]: s for s in term["students"]}
     schools = {s["id"]: s["location"] for s in term["schools"]}
     opps = {o["id"]: o["location"] for o in term["opportunities"]}
@@ -142,8 +152,10 @@ def test_travel_is_measured_transit(cairns: Feed, term: Doc) -> None:
         dt.date.fromisoformat(term["round"]["start_date"]),
         dt.date.fromisoformat(term["round"]["end_date"]),
     )
-    sample = term["travel"][:: max(1, len(term["travel"]) // 40)]
+    sample = travel[:: max(1, len(travel) // 40)]
     for t in sample:
+        if "school" not in students[t["student"]]:
+            continue
         assert "transit" in students[t["student"]]["travel_modes"]
         school = schools[students[t["student"]]["school"]]
         site = opps[t["opportunity"]]
@@ -157,7 +169,7 @@ def test_summer_origin_is_home(summer: Doc) -> None:
     """In summer the overrides start from home: one school's students differ to one site."""
     by_pair: dict[tuple[str, str], set[int | None]] = {}
     students = {s["id"]: s for s in summer["students"]}
-    for t in summer["travel"]:
+    for t in expand_travel_groups(summer)["travel"]:
         school = students[t["student"]].get("school", "")
         by_pair.setdefault((school, t["opportunity"]), set()).add(t["minutes"])
     assert any(len(v) > 1 for v in by_pair.values())
@@ -173,7 +185,9 @@ def test_solver_uses_the_overrides(term: Doc) -> None:
     problem = solver.load_problem(term)
     solution = solver.solve(problem, solver.SolveOptions(time_limit=30, deterministic=True))
     assert solution.status in ("optimal", "feasible")
-    measured = {(t["student"], t["opportunity"]): t["minutes"] for t in term["travel"]}
+    measured = {
+        (t["student"], t["opportunity"]): t["minutes"] for t in expand_travel_groups(term)["travel"]
+    }
     transit = [a for a in solution.assignments if a.travel_mode == "transit"]
     assert transit
     for a in transit:
@@ -183,9 +197,13 @@ def test_solver_uses_the_overrides(term: Doc) -> None:
 
 def test_pruned_overrides_change_nothing(cairns: Feed, term: Doc) -> None:
     """Pruned entries cannot matter: with every pair measured, the placements are the same."""
-    bare = dict(term, travel=[])
-    full = dict(term, travel=transit_overrides(bare, cairns, prune=False))
-    assert len(full["travel"]) > len(term["travel"])
+    bare = dict(term, travel_groups=[])
+    full = dict(term, travel_groups=transit_groups(bare, cairns, prune=False))
+
+    def entries(doc: Doc) -> int:
+        return sum(len(g["travel"]) for g in doc["travel_groups"])
+
+    assert entries(full) > entries(term)
     options = solver.SolveOptions(time_limit=30, deterministic=True, community_mentors=False)
     a = solver.solve(solver.load_problem(term), options)
     b = solver.solve(solver.load_problem(full), options)

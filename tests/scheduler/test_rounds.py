@@ -28,6 +28,8 @@ from models import (
     Slot,
     SolveRun,
     Student,
+    TravelGroup,
+    TravelGroupTime,
     TravelOverride,
     Unplaced,
     make_session_factory,
@@ -45,7 +47,7 @@ from scheduler.rounds import (
 )
 from solver import ProblemError, SolveOptions, check_solution, load_problem, solve
 from tests.solver.factories import NEAR, make_doc, mentor, opportunity, slot, student, weekly
-from tests.solver.random_rounds import random_round
+from tests.solver.random_rounds import random_round, with_travel_groups
 
 Doc = dict[str, Any]
 
@@ -144,6 +146,17 @@ def _full_doc() -> Doc:
     doc["schools"][0]["address"] = "1 Main St"
     doc["employers"][0]["contact_email"] = "hr@acme.example"
     doc["x-comment"] = "unknown top-level field, ignored"
+    doc["travel_groups"] = [
+        {
+            "id": "north",
+            "students": ["s2", "s3"],
+            "travel": [
+                {"opportunity": "o3", "mode": "transit", "minutes": 12},
+                {"opportunity": "o1", "mode": "car", "minutes": None},
+            ],
+        },
+        {"id": "nobody", "students": [], "travel": []},
+    ]
     return doc
 
 
@@ -194,6 +207,7 @@ def test_every_field_round_trips(session: Session, program: Program) -> None:
     assert "school" not in s2
     assert "grade" not in s2
     assert out["travel"][1]["minutes"] is None
+    assert out["travel_groups"] == doc["travel_groups"]  # members in student order
     assert out["pins"] == doc["pins"]
     assert len(out["forbidden"]) == 2
 
@@ -209,6 +223,8 @@ def test_rows_land_in_their_tables(session: Session, program: Program) -> None:
         Preference: 3,
         OpportunityAccept: 1,
         TravelOverride: 2,
+        TravelGroup: 2,
+        TravelGroupTime: 2,
         Pin: 3,
         Forbidden: 2,
     }
@@ -279,8 +295,9 @@ def test_reimporting_a_round_is_refused(
 def test_random_rounds_round_trip(
     session: Session, make_program: Callable[..., Program], seed: int
 ) -> None:
-    """Property: any small random round (pins included) comes back equal under canonical()."""
-    doc = random_round(seed, pins=True)
+    """Property: any small random round (pins and travel groups included) comes back equal
+    under canonical()."""
+    doc = with_travel_groups(random_round(seed, pins=True), seed)
     rnd = import_round(session, doc, make_program())
     session.flush()
     assert canonical(export_round(session, rnd)) == canonical(doc)

@@ -21,10 +21,14 @@ from scheduler.transit import (
     service_days,
     service_period,
     stop_arrivals,
+    transit_groups,
     transit_minutes,
-    transit_overrides,
     typical_weekday,
+    with_transit_groups,
 )
+from solver.io import expand_travel_groups
+from solver.problem import Location
+from solver.travel import estimate_minutes, haversine_km
 
 CAIRNS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "cairns_gtfs.zip"
 
@@ -136,8 +140,9 @@ def test_cairns_typical_weekday(cairns: Feed) -> None:
     assert round_weekday(cairns, dt.date(2014, 7, 14), dt.date(2014, 12, 5)) == dt.date(2014, 7, 14)
 
 
-def test_cairns_overrides_for_a_problem_document(cairns: Feed) -> None:
-    """transit_overrides: school origin in term, null where transit cannot go, given ones kept."""
+def test_cairns_groups_for_a_problem_document(cairns: Feed) -> None:
+    """transit_groups: one group per school in term time, null where transit cannot go, only
+    students with transit and only their candidate opportunities."""
     doc = _doc(
         school=PIER_B,
         sites={"op-rl": ("health", REDLYNCH_SC), "op-im": ("health", IMPEY_ST)},
@@ -146,20 +151,31 @@ def test_cairns_overrides_for_a_problem_document(cairns: Feed) -> None:
     doc["opportunities"].append(_opp("op-it", "it", REDLYNCH_SC))
     # Outside the student's clusters (op-it), and a student without transit: no entries.
     doc["students"].append({**doc["students"][0], "id": "st-car", "travel_modes": ["car"]})
-    entries = transit_overrides(
+    groups = transit_groups(doc, cairns, date=THURSDAY, depart_from="15:20", depart_until="15:25")
+    assert [(g["id"], g["students"]) for g in groups] == [("transit:sc-1", ["st-1"])]
+    assert sorted(groups[0]["travel"], key=lambda e: e["opportunity"]) == [
+        {"opportunity": "op-im", "mode": "transit", "minutes": 54},
+        {"opportunity": "op-rl", "mode": "transit", "minutes": 36},
+        {"opportunity": "op-sea", "mode": "transit", "minutes": None},
+    ]
+    # The whole document: a student's own measured transit time still wins (the format's rule),
+    # earlier transit groups are replaced, other groups and their members are kept.
+    doc["travel"] = [{"student": "st-1", "opportunity": "op-rl", "mode": "transit", "minutes": 9}]
+    doc["travel_groups"] = [
+        {"id": "transit:old", "students": ["st-1"], "travel": []},
+        {"id": "survey", "students": ["st-car"], "travel": []},
+    ]
+    out, measured = with_transit_groups(
         doc, cairns, date=THURSDAY, depart_from="15:20", depart_until="15:25"
     )
-    # A transit time already in the document wins; the others are appended as they are.
-    doc["travel"] = [{"student": "st-1", "opportunity": "op-rl", "mode": "transit", "minutes": 9}]
-    again = transit_overrides(doc, cairns, date=THURSDAY, depart_from="15:20", depart_until="15:25")
-    assert [e["opportunity"] for e in again] == [
-        e["opportunity"] for e in entries if e["opportunity"] != "op-rl"
-    ]
-    assert sorted(entries, key=lambda e: e["opportunity"]) == [
-        {"student": "st-1", "opportunity": "op-im", "mode": "transit", "minutes": 54},
-        {"student": "st-1", "opportunity": "op-rl", "mode": "transit", "minutes": 36},
-        {"student": "st-1", "opportunity": "op-sea", "mode": "transit", "minutes": None},
-    ]
+    assert measured == 3
+    assert [g["id"] for g in out["travel_groups"]] == ["survey", "transit:sc-1"]
+    assert doc["travel_groups"][0]["id"] == "transit:old"  # the input is not changed
+    expanded = {
+        (t["student"], t["opportunity"]): t["minutes"] for t in expand_travel_groups(out)["travel"]
+    }
+    assert expanded[("st-1", "op-rl")] == 9
+    assert expanded[("st-1", "op-im")] == 54
 
 
 def _opp(oid: str, cluster: str, at: tuple[float, float]) -> dict[str, Any]:
@@ -329,22 +345,55 @@ def test_tiny_feed_calendar_dates_and_after_midnight(tiny: Feed) -> None:
     )
 
 
-def test_tiny_feed_overrides_use_the_home_in_summer(tiny: Feed) -> None:
-    """transit_overrides: home (grid-rounded) in summer, school in term time, pruning exact."""
+def test_tiny_feed_groups_use_the_home_in_summer(tiny: Feed) -> None:
+    """transit_groups: home (grid-rounded) in summer, school in term time, pruning exact."""
     doc = _doc(school=(0.0, 0.5), home=_at("A"), sites={"op-d": ("health", _at("D"))}, summer=True)
     doc["round"].update(start_date="2024-01-08", end_date="2024-01-19")
     # Home is stop A, rounded to the centre of its 250 m cell (under 3 min' walk from A): ready
     # at 07:55, the 08:00 bus from A, the change at B/C, D at 08:30.
-    entries = transit_overrides(doc, tiny, depart_from="07:55", depart_until="08:00")
-    assert entries == [{"student": "st-1", "opportunity": "op-d", "mode": "transit", "minutes": 35}]
+    groups = transit_groups(doc, tiny, depart_from="07:55", depart_until="08:00")
+    assert len(groups) == 1
+    assert groups[0]["id"].startswith("transit:")
+    assert groups[0]["id"] != "transit:sc-1"
+    assert groups[0]["students"] == ["st-1"]
+    assert groups[0]["travel"] == [{"opportunity": "op-d", "mode": "transit", "minutes": 35}]
     # In term time the origin is the school, 55 km from any stop.
     term = dict(doc, round={**doc["round"], "summer": False})
-    entries = transit_overrides(term, tiny, depart_from="07:55", depart_until="08:00", prune=False)
-    assert entries == [
-        {"student": "st-1", "opportunity": "op-d", "mode": "transit", "minutes": None}
+    groups = transit_groups(term, tiny, depart_from="07:55", depart_until="08:00", prune=False)
+    assert groups == [
+        {
+            "id": "transit:sc-1",
+            "students": ["st-1"],
+            "travel": [{"opportunity": "op-d", "mode": "transit", "minutes": None}],
+        }
     ]
     # Pruned: the estimate (50 km) is far over the 60 min limit too, so the entry changes nothing.
-    assert transit_overrides(term, tiny, depart_from="07:55", depart_until="08:00") == []
+    pruned = transit_groups(term, tiny, depart_from="07:55", depart_until="08:00")
+    assert [g["travel"] for g in pruned] == [[]]
+
+
+def test_pruning_keeps_what_any_member_could_use(tiny: Feed) -> None:
+    """In a home cell shared by two students, an entry stays when the measurement or the
+    estimate is within the larger limit, judged from anywhere in the cell."""
+    doc = _doc(school=(0.0, 0.5), home=_at("A"), sites={"op-d": ("health", _at("D"))}, summer=True)
+    doc["round"].update(start_date="2024-01-08", end_date="2024-01-19")
+    near = dict(doc["students"][0], id="st-2", max_commute_minutes=20)
+    doc["students"][0]["max_commute_minutes"] = 40
+    doc["students"].append(near)
+    groups = transit_groups(doc, tiny, depart_from="07:55", depart_until="08:00")
+    assert groups[0]["students"] == ["st-1", "st-2"]
+    assert groups[0]["travel"] == [{"opportunity": "op-d", "mode": "transit", "minutes": 35}]
+    # Both within 20 min of nobody: measured 35, estimated 35 from home (5.5 km by the spec).
+    assert _estimate_from(doc, "op-d") == 35
+    for s in doc["students"]:
+        s["max_commute_minutes"] = 20
+    assert transit_groups(doc, tiny, depart_from="07:55", depart_until="08:00")[0]["travel"] == []
+
+
+def _estimate_from(doc: dict[str, Any], opp: str) -> int:
+    home = Location(**doc["students"][0]["location"])
+    site = next(o for o in doc["opportunities"] if o["id"] == opp)
+    return estimate_minutes(haversine_km(home, Location(**site["location"])), "transit")
 
 
 def test_optional_tables_may_be_missing(tmp_path: Path) -> None:

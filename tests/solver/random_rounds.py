@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import random
 from typing import Any
 
@@ -162,4 +163,50 @@ def random_round(
     if pins and rng.random() < 0.5:
         s, o = rng.choice(students), rng.choice(opportunities)
         doc["pins"].append({"student": s["id"], "opportunity": o["id"]})
+    return doc
+
+
+MODES = ("walk", "bike", "transit", "car")
+
+
+def with_travel_groups(
+    doc: dict[str, Any], seed: int, *, entries_per_group: int = 6
+) -> dict[str, Any]:
+    """Random groups over some of the students, with random entries (null ones too) and some
+    members holding their own entry for the same opportunity and mode."""
+    rng = random.Random(seed)
+    doc = copy.deepcopy(doc)
+    students = [s["id"] for s in doc["students"]]
+    opps = [o["id"] for o in doc["opportunities"]]
+    rng.shuffle(students)
+    members = students[: rng.randint(1, len(students))]
+    cut = sorted(rng.sample(range(1, len(members) + 1), min(2, len(members))))
+    parts = [members[a:b] for a, b in zip([0, *cut], cut, strict=False)]
+    groups = []
+    for g, part in enumerate(p for p in parts if p):
+        seen: set[tuple[str, str]] = set()
+        travel = []
+        for _ in range(entries_per_group):
+            key = (rng.choice(opps), rng.choice(MODES))
+            if key in seen:
+                continue
+            seen.add(key)
+            minutes = rng.choice((None, 0, 5, 15, 30, 45, 70))
+            travel.append({"opportunity": key[0], "mode": key[1], "minutes": minutes})
+        groups.append({"id": f"g{g}", "students": part, "travel": travel})
+    doc["travel_groups"] = groups
+    own = {(t["student"], t["opportunity"], t["mode"]) for t in doc["travel"]}
+    for group in groups:
+        for t in group["travel"]:
+            sid = rng.choice(group["students"])
+            if rng.random() < 0.3 and (sid, t["opportunity"], t["mode"]) not in own:
+                own.add((sid, t["opportunity"], t["mode"]))
+                doc["travel"].append(
+                    {
+                        "student": sid,
+                        "opportunity": t["opportunity"],
+                        "mode": t["mode"],
+                        "minutes": rng.choice((None, 10, 50)),
+                    }
+                )
     return doc

@@ -19,51 +19,8 @@ from solver.instance import Instance
 from solver.io import expand_travel_groups
 from solver.solution import SolveOptions
 from solver.validate import validate_problem
-from tests.solver.random_rounds import random_round
+from tests.solver.random_rounds import random_round, with_travel_groups
 from tests.solver.test_validate import make_doc
-
-MODES = ("walk", "bike", "transit", "car")
-
-
-def _add_groups(doc: dict[str, Any], seed: int, *, entries_per_group: int = 6) -> dict[str, Any]:
-    """Random groups over some of the students, with random entries (null ones too) and some
-    members holding their own entry for the same opportunity and mode."""
-    rng = random.Random(seed)
-    doc = copy.deepcopy(doc)
-    students = [s["id"] for s in doc["students"]]
-    opps = [o["id"] for o in doc["opportunities"]]
-    rng.shuffle(students)
-    members = students[: rng.randint(1, len(students))]
-    cut = sorted(rng.sample(range(1, len(members) + 1), min(2, len(members))))
-    parts = [members[a:b] for a, b in zip([0, *cut], cut, strict=False)]
-    groups = []
-    for g, part in enumerate(p for p in parts if p):
-        seen: set[tuple[str, str]] = set()
-        travel = []
-        for _ in range(entries_per_group):
-            key = (rng.choice(opps), rng.choice(MODES))
-            if key in seen:
-                continue
-            seen.add(key)
-            minutes = rng.choice((None, 0, 5, 15, 30, 45, 70))
-            travel.append({"opportunity": key[0], "mode": key[1], "minutes": minutes})
-        groups.append({"id": f"g{g}", "students": part, "travel": travel})
-    doc["travel_groups"] = groups
-    own = {(t["student"], t["opportunity"], t["mode"]) for t in doc["travel"]}
-    for group in groups:
-        for t in group["travel"]:
-            sid = rng.choice(group["students"])
-            if rng.random() < 0.3 and (sid, t["opportunity"], t["mode"]) not in own:
-                own.add((sid, t["opportunity"], t["mode"]))
-                doc["travel"].append(
-                    {
-                        "student": sid,
-                        "opportunity": t["opportunity"],
-                        "mode": t["mode"],
-                        "minutes": rng.choice((None, 10, 50)),
-                    }
-                )
-    return doc
 
 
 def _same(a: Any, b: Any) -> None:
@@ -84,7 +41,7 @@ def test_groups_equal_their_expansion_on_random_rounds(
 ) -> None:
     """Every allowed pair, its minutes and mode, and every refusal count are those of the round
     with each group entry written out per member; with the origin table and without."""
-    doc = _add_groups(random_round(seed), seed)
+    doc = with_travel_groups(random_round(seed), seed)
     assert validate_problem(doc) == []
     plain = expand_travel_groups(doc)
     assert "travel_groups" not in plain
@@ -97,7 +54,7 @@ def test_groups_equal_their_expansion_on_random_rounds(
 def test_refusal_codes_read_the_group(seed: int) -> None:
     """One-pair checks (manual moves) see the group's times: allowed exactly when the pass
     allows a slot of the pair."""
-    doc = _add_groups(random_round(seed), seed)
+    doc = with_travel_groups(random_round(seed), seed)
     inst = Instance(load_problem(doc))
     elig = compute_eligibility(inst)
     allowed = {
