@@ -4,8 +4,20 @@ close. The web pages call these; each is one small unit of work inside the calle
 Every function receives a `Session` (the caller commits), the round, and the `User` acting
 (None for the system or the command line); it writes one `AuditEvent` with the state before and
 after, and returns an `Outcome` saying what changed. A refused action raises `ActionRefused`
-(`MoveRefused`, `PinRefused`, `RoundChanged`) whose `rule` names what would break (`H1`..`H9`
-of the spec, `state` for the round's lifecycle, `version` for a stale round) and writes nothing.
+(`MoveRefused`, `PinRefused`, `RoundChanged`, `NotAllowed`) whose `rule` names what would break
+(`H1`..`H9` of the spec, `state` for the round's lifecycle, `version` for a stale round,
+`access` for a user who may not act) and writes nothing.
+
+Access. A user acts on a round only as an active account holding a `Membership` of the round's
+program with the role `coordinator` or `admin` (a `viewer` only reads); anyone else is refused
+with `NotAllowed` (rule `access`) before anything is read for the action, locked or written.
+The check is one query (the account and its membership, as stored now: a user deactivated or
+demoted since the page loaded is refused). It runs before the round's lock: it reads only the
+account and the membership, which no action changes, so a refused user neither waits for
+coordinators at work nor holds them up. Every row passed in (student, opportunity, slot,
+mentor, run) must belong to the round, or the action is refused as `access` too: the
+membership was checked for the round's program, and a row of another round may be another
+program's.
 
 Checks use the solver's own rules, one student at a time. `refusal_codes` (H3-H7) runs on a
 problem of one student and one opportunity assembled from their rows: the rules are per pair, so
@@ -18,7 +30,11 @@ Decisions, where the format leaves a choice:
   opportunity, slot) and the assignment becomes `pinned`, so a re-solve keeps it (the solver
   treats pins as hard constraints). `pin=False` moves without pinning (status `proposed`).
 - A workplace mentor is picked when the opportunity requires one and none is given: the
-  student's current mentor if it still fits, else the first (by id) with a free place.
+  student's current mentor if it still fits, else the first (by id) with a free place. A place
+  is free when neither the run's other students hold it nor a pin of another student, not yet
+  honoured in the run, names the mentor: a re-solve must give that student the mentor (H9),
+  just as seats are held for students pinned to a slot. A mentor named by the coordinator whose
+  only free places are held that way is refused (H9).
 - A community mentorship that the move makes impossible (its meeting overlaps a shift of the
   new slot, or the student now has a workplace mentor) is dropped, with a note in the outcome
   and the audit, rather than refusing the move; a pin naming that mentor refuses it (H9).
@@ -34,14 +50,16 @@ Decisions, where the format leaves a choice:
 Concurrency. Two coordinators may move different students at the same time; what must never
 happen is that both take the last seat of a slot. Before counting, a move locks the rows it
 counts against: the opportunity, then the slot, then candidate mentors, then the run (for its
-metrics), always in that order so that two moves cannot deadlock. On PostgreSQL these are
+metrics), always in that order so that two moves cannot deadlock (a pin naming a mentor locks
+it in the same place, before counting the other pins that name it). On PostgreSQL these are
 `SELECT ... FOR NO KEY UPDATE` row locks (the strength of an UPDATE that changes no key: it
 excludes other movers but not foreign-key checks of unrelated inserts); under READ COMMITTED
 the second transaction waits, and its count, a new statement, sees the first one's seat. Edits
 also lock the student's row, so two actions on one student never interleave (H1, pins). SQLite
 has no row locks but only one writer at a time, and its driver starts the transaction only at
-the first write: every action therefore starts with a write (a no-op UPDATE of the round),
-which makes a second action wait for the first to commit before it reads anything.
+the first write: every action therefore starts with a write (a no-op UPDATE of the round,
+right after the access check, which reads no data of the round), which makes a second action
+wait for the first to commit before it reads anything it counts.
 
 Whole-round actions (choose_run, publish, close) must not interleave with edits either. Edits
 take a shared lock on the round row (`FOR SHARE`: edits do not exclude each other), whole-round
@@ -60,7 +78,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
-from sqlalchemy import CursorResult, Result, delete, distinct, exists, func, select, update
+from sqlalchemy import (
+    CursorResult,
+    Result,
+    and_,
+    delete,
+    distinct,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 
 from models import (
@@ -69,12 +98,15 @@ from models import (
     AuditEvent,
     Employer,
     Forbidden,
+    Membership,
     Mentor,
     Mentorship,
     Opportunity,
     OpportunityAccept,
     Pin,
     Preference,
+    Program,
+    Role,
     Round,
     RoundStatus,
     RunStatus,
@@ -83,6 +115,7 @@ from models import (
     SolutionStatus,
     SolveRun,
     Student,
+    TravelGroupTime,
     TravelMode,
     TravelOverride,
     Unplaced,
@@ -90,7 +123,7 @@ from models import (
 )
 from scheduler.jobs import create_run
 from scheduler.rounds import round_header
-from solver.eligibility import refusal_codes
+from solver.eligibility import pair_travel, refusal_codes
 from solver.instance import Instance
 from solver.problem import Problem, parse_time, problem_from_dict
 from solver.problem import Student as PairStudent
@@ -100,6 +133,7 @@ __all__ = [
     "RULE_OF_CODE",
     "ActionRefused",
     "MoveRefused",
+    "NotAllowed",
     "Outcome",
     "PinRefused",
     "RoundChanged",
@@ -132,6 +166,8 @@ RULE_OF_CODE: Final[Mapping[str, str]] = {
     "over_weekly_hours": "H6",
     "child_labour_hours": "H7",
 }
+# Roles whose members may change a program's rounds (a viewer only reads).
+_EDITORS: Final = (Role.coordinator, Role.admin)
 # Statuses a re-chosen run takes over from the run it replaces (same student, same slot).
 _CARRIED: Final = (AssignmentStatus.published, AssignmentStatus.confirmed)
 # The reason recorded for a student a coordinator unplaced by hand: the spec's list has no code
@@ -147,8 +183,9 @@ class ActionRefused(Exception):
     """An action that would break a rule; nothing was written.
 
     `rule` is `H1`..`H9` (the spec's hard constraints), `state` (the round's lifecycle: closed,
-    no chosen run...) or `version` (the round changed since it was loaded); `codes` are the
-    solver's reason codes behind an H3-H7 refusal. The message starts with the rule."""
+    no chosen run...), `version` (the round changed since it was loaded) or `access` (the user
+    may not act on the round); `codes` are the solver's reason codes behind an H3-H7 refusal.
+    The message starts with the rule."""
 
     def __init__(self, rule: str, message: str, *, codes: Sequence[str] = ()) -> None:
         super().__init__(message)
@@ -170,6 +207,14 @@ class RoundChanged(ActionRefused):
 
     def __init__(self, message: str) -> None:
         super().__init__("version", message)
+
+
+class NotAllowed(ActionRefused):
+    """The user may not act on the round (an inactive account, not a coordinator or admin of
+    the round's program), or a row passed in belongs to another round: rule `access`."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("access", message)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -292,13 +337,44 @@ def _usable_run(rnd: Round, run: SolveRun) -> None:
         )
 
 
-def _same_round(rnd: Round, *rows: Student | Opportunity | Slot | Mentor | None) -> None:
+def _authorize(session: Session, rnd: Round, user: User | None) -> None:
+    """Refuse (`NotAllowed`) a user who may not change the round: an inactive account, or one
+    that is not a coordinator or admin of the round's program. None (the system, the command
+    line) may.
+
+    One query reads the account and its membership of the program as stored now, not as the
+    caller's objects remember them."""
+    if user is None:
+        return
+    member = and_(Membership.user_id == User.id, Membership.program_id == Program.id)
+    row = session.execute(
+        select(User.email, User.active, Membership.role, Program.slug)
+        .select_from(User)
+        .join(Program, Program.id == rnd.program_id)
+        .outerjoin(Membership, member)
+        .where(User.id == user.id)
+    ).one_or_none()
+    if row is None:
+        raise NotAllowed(f"access: user {user.email} is not a stored account")
+    email, active, role, program = row
+    if not active:
+        raise NotAllowed(f"access: user {email} is inactive")
+    if role not in _EDITORS:
+        viewer = " (a viewer only reads)" if role == Role.viewer else ""
+        raise NotAllowed(f"access: user {email} is not a coordinator of program {program}{viewer}")
+
+
+def _same_round(rnd: Round, *rows: Student | Opportunity | Slot | Mentor | SolveRun | None) -> None:
+    """Refuse (`NotAllowed`) a row of another round: the user's access was checked for this
+    round's program only, and a row of another round may belong to another program."""
     for row in rows:
         if row is not None and row.round_id != rnd.id:
-            kind = type(row).__name__.lower()
-            raise ValueError(
-                f"{kind} {row.external_id!r} belongs to another round, not {rnd.external_id!r}"
+            name = (
+                f"solve run {row.id}"
+                if isinstance(row, SolveRun)
+                else f"{type(row).__name__.lower()} {row.external_id!r}"
             )
+            raise NotAllowed(f"access: {name} belongs to another round, not {rnd.external_id!r}")
 
 
 # --- The audit trail -----------------------------------------------------------------------------
@@ -360,7 +436,8 @@ def _pair_problem(
     session: Session, rnd: Round, student: Student, opportunity: Opportunity
 ) -> tuple[Problem, int | None]:
     """A `Problem` holding just the student, the opportunity (its slots, employer and workplace
-    mentors) and what ties the two (preference, accepts, travel overrides, forbidden pair):
+    mentors) and what ties the two (preference, accepts, travel overrides and the student's
+    travel group's times, forbidden pair):
     everything the per-pair rules read. Also returns the preference rank."""
     sid, oid = student.id, opportunity.id
     rank = session.scalar(
@@ -404,6 +481,20 @@ def _pair_problem(
             )
         )
     ]
+    # The student's travel group, reduced to this member and this opportunity's times.
+    group_times = (
+        [
+            {"opportunity": opportunity.external_id, "mode": str(mode), "minutes": minutes}
+            for mode, minutes in session.execute(
+                select(TravelGroupTime.mode, TravelGroupTime.minutes).where(
+                    TravelGroupTime.group_id == student.travel_group_id,
+                    TravelGroupTime.opportunity_id == oid,
+                )
+            )
+        ]
+        if student.travel_group_id is not None
+        else []
+    )
     employer = session.get_one(Employer, opportunity.employer_id)
     mentors = session.scalars(
         select(Mentor).where(Mentor.employer_id == employer.id).order_by(Mentor.id)
@@ -470,6 +561,11 @@ def _pair_problem(
             for m in mentors
         ],
         "travel": travel,
+        "travel_groups": (
+            [{"id": "group", "students": [student.external_id], "travel": group_times}]
+            if group_times
+            else []
+        ),
         "pins": [],
         "forbidden": (
             [{"student": student.external_id, "opportunity": opportunity.external_id}]
@@ -483,7 +579,7 @@ def _pair_problem(
 def _pair(session: Session, rnd: Round, student: Student, opportunity: Opportunity) -> _Pair:
     problem, rank = _pair_problem(session, rnd, student, opportunity)
     st, op = problem.students[0], problem.opportunities[0]
-    overrides = {t.mode: t.minutes for t in problem.travel}
+    overrides = pair_travel(problem, st.id, op.id, group=0 if problem.travel_groups else -1)
     schools = {s.id: s for s in problem.schools}
     best = trip(st, op, origin(st, schools, problem.round.summer), overrides)
     return _Pair(inst=Instance(problem), student=st, trip=best, rank=rank)
@@ -696,6 +792,8 @@ def choose_run(
     new run places the student in the same slot (a re-solve keeps them where it can); the
     outcome notes how many could not be kept. A draft round goes to review; a published round
     stays published (publish again to publish the new placements)."""
+    _authorize(session, rnd, user)
+    _same_round(rnd, run)
     state = _lock_round(session, rnd, whole=True, expected_version=expected_version)
     _usable_run(rnd, run)
     old = state.chosen_run_id
@@ -841,9 +939,10 @@ def pin(
 
     Refused (`PinRefused`, naming the rule) when the pin cannot hold on its own: the pair breaks
     H3-H7 (a forbidden pair is H3), the mentor breaks H8, another pin of the student puts them
-    elsewhere (H1), or other students' pins already fill the slot or opportunity (H2). The
-    chosen run's assignment becomes `pinned` when it already satisfies the pin; the outcome
-    notes when it does not (move the student, or re-solve)."""
+    elsewhere (H1), or other students' pins already fill the slot or opportunity (H2) or the
+    mentor's places (H8). The chosen run's assignment becomes `pinned` when it already
+    satisfies the pin; the outcome notes when it does not (move the student, or re-solve)."""
+    _authorize(session, rnd, user)
     _same_round(rnd, student, opportunity, slot, mentor)
     if slot is not None and slot.opportunity_id != opportunity.id:
         raise ValueError(f"slot {slot.external_id!r} is not a slot of {opportunity.external_id!r}")
@@ -887,6 +986,17 @@ def pin(
                 "H2",
                 f"H2: opportunity {opportunity.external_id} has capacity {opp_capacity} and"
                 f" pins of other students already take {others}",
+            )
+    if mentor is not None:
+        # A move counts these pins against the mentor's places (they are held for the pinned
+        # students); pins that together want more places than the mentor has cannot all hold.
+        _lock_mentors(session, [mentor.id])
+        others = _pinned_others(session, rnd, student, Pin.mentor_id == mentor.id)
+        if others >= mentor.capacity:
+            raise PinRefused(
+                "H8",
+                f"H8: mentor {mentor.external_id} has {mentor.capacity} places and pins of"
+                f" other students already take {others}",
             )
 
     new = {
@@ -969,6 +1079,7 @@ def unpin(
 ) -> Outcome:
     """Remove the student's pins (those at `opportunity` when given). The chosen run's
     assignment goes back from `pinned` to `proposed` when no pin covers it any more."""
+    _authorize(session, rnd, user)
     _same_round(rnd, student, opportunity)
     state = _lock_round(session, rnd, whole=False)
     _lock_student(session, student)
@@ -1050,6 +1161,17 @@ def _check_workplace_mentor(
         )
 
 
+def _lock_mentors(session: Session, ids: Sequence[int]) -> None:
+    """Lock the mentors whose places are about to be counted, in id order like the seats: two
+    moves (or a move and a pin) wanting the same mentor queue here."""
+    session.execute(
+        select(Mentor.id)
+        .where(Mentor.id.in_(ids))
+        .order_by(Mentor.id)
+        .with_for_update(key_share=True)
+    )
+
+
 def _mentor_loads(
     session: Session, run: SolveRun, student: Student, mentor_ids: Iterable[int]
 ) -> dict[int, int]:
@@ -1058,13 +1180,7 @@ def _mentor_loads(
     loads = dict.fromkeys(ids, 0)
     if not ids:
         return loads
-    # Locked in id order, like the seats: two moves wanting the same mentor queue here.
-    session.execute(
-        select(Mentor.id)
-        .where(Mentor.id.in_(ids))
-        .order_by(Mentor.id)
-        .with_for_update(key_share=True)
-    )
+    _lock_mentors(session, ids)
     for model in (Assignment, Mentorship):
         stmt = (
             select(model.mentor_id, func.count())
@@ -1075,6 +1191,42 @@ def _mentor_loads(
             if mentor_id is not None:
                 loads[mentor_id] += n
     return loads
+
+
+def _waiting_mentor_pins(
+    session: Session, rnd: Round, run: SolveRun, student: Student, mentor_ids: Iterable[int]
+) -> dict[int, list[str]]:
+    """Other students pinned with each mentor who do not hold that mentor in the run yet (by
+    their assignment or a community mentorship), by mentor: places a re-solve must give them
+    (H9). A student holding the mentor already is counted in the mentor's load instead, never
+    twice. Call it with the mentors locked (`_mentor_loads`)."""
+    ids = sorted(mentor_ids)
+    waiting: dict[int, list[str]] = {i: [] for i in ids}
+    if not ids:
+        return waiting
+    held = or_(
+        exists().where(
+            Assignment.run_id == run.id,
+            Assignment.student_id == Pin.student_id,
+            Assignment.mentor_id == Pin.mentor_id,
+        ),
+        exists().where(
+            Mentorship.run_id == run.id,
+            Mentorship.student_id == Pin.student_id,
+            Mentorship.mentor_id == Pin.mentor_id,
+        ),
+    )
+    stmt = (
+        select(Pin.mentor_id, Student.external_id)
+        .join(Student, Student.id == Pin.student_id)
+        .where(Pin.round_id == rnd.id, Pin.student_id != student.id, Pin.mentor_id.in_(ids), ~held)
+        .distinct()
+        .order_by(Pin.mentor_id, Student.external_id)
+    )
+    for mentor_id, who in session.execute(stmt):
+        if mentor_id is not None:  # the column may be null, though not in these rows
+            waiting[mentor_id].append(who)
+    return waiting
 
 
 def _overlaps_meeting(ms: Mentorship, slot: Slot) -> bool:
@@ -1143,6 +1295,7 @@ def _place(
     pin: bool,
     only_unplaced: bool,
 ) -> Outcome:
+    _authorize(session, rnd, user)
     _same_round(rnd, student, slot, mentor)
     state = _lock_round(session, rnd, whole=False)
     run = _chosen_run(session, rnd, state)
@@ -1287,15 +1440,28 @@ def _place(
                 f" pinned students {', '.join(waiting)}",
             )
 
-    # H8 under lock: a workplace mentor with a free place.
+    # H8 under lock: a workplace mentor with a free place; H9 for the others: places that
+    # other students' pins name, and that those students do not hold yet, are not free.
     chosen_mentor: Mentor | None = None
     if candidates:
         loads = _mentor_loads(session, run, student, (m.id for m in candidates))
-        free = [m for m in candidates if loads[m.id] < m.capacity]
+        held_for = _waiting_mentor_pins(session, rnd, run, student, loads.keys())
+        free = [m for m in candidates if loads[m.id] + len(held_for[m.id]) < m.capacity]
         if current is not None and current.mentor_id in {m.id for m in free}:
             chosen_mentor = next(m for m in free if m.id == current.mentor_id)
         elif free:
             chosen_mentor = free[0]
+        elif any(loads[m.id] < m.capacity for m in candidates):
+            places = ", ".join(
+                f"{m.external_id} {loads[m.id]}/{m.capacity}"
+                + (f" held for {', '.join(held_for[m.id])}" if held_for[m.id] else "")
+                for m in candidates
+            )
+            raise MoveRefused(
+                "H9",
+                f"H9: {who}: the free places of the workplace mentors that fit are held for"
+                f" pinned students ({places})",
+            )
         else:
             full = ", ".join(f"{m.external_id} {loads[m.id]}/{m.capacity}" for m in candidates)
             raise MoveRefused("H8", f"H8: {who}: every workplace mentor that fits is full ({full})")
@@ -1401,6 +1567,7 @@ def unplace(
     `capacity_taken` with the detail "unplaced by a coordinator"). A pinned student is refused
     (H9) unless `unpin`, which removes their pins too. A community mentorship stays: it does
     not depend on a placement."""
+    _authorize(session, rnd, user)
     _same_round(rnd, student)
     state = _lock_round(session, rnd, whole=False)
     run = _chosen_run(session, rnd, state)
@@ -1455,6 +1622,7 @@ def forbid(
     """Forbid the pair: no solve may place the student there (H3, H9). Refused (H9) when a pin
     of the student requires that opportunity. A placement of the chosen run at the opportunity
     is removed: the student becomes unplaced with reason `forbidden`."""
+    _authorize(session, rnd, user)
     _same_round(rnd, student, opportunity)
     state = _lock_round(session, rnd, whole=False)
     _lock_student(session, student)
@@ -1526,9 +1694,30 @@ def resolve(
     """A queued run that re-solves the round from its chosen run with minimal disruption
     (`previous_run`): published and confirmed placements kept unless impossible, pins (manual
     moves included) held, other moves penalised, and the run's `changes` saying who moved and
-    why. The caller commits, then enqueues (`scheduler.jobs.enqueue(run.id)`)."""
+    why. The caller commits, then enqueues (`scheduler.jobs.enqueue(run.id)`).
+
+    A `previous_run` in `options` must name the chosen run (a run of another round is refused
+    as `access`, another run of this round as `state`: choose it first), rather than being
+    replaced without a word."""
+    _authorize(session, rnd, user)
+    named = (options or {}).get("previous_run")
+    prior: SolveRun | None = None
+    if named is not None:
+        is_id = isinstance(named, int) and not isinstance(named, bool)
+        prior = session.get(SolveRun, named) if is_id else None
+        if prior is None:
+            raise NotAllowed(
+                f"access: previous_run {named!r} is not a solve run of round {rnd.external_id!r}"
+            )
+        _same_round(rnd, prior)
     state = _lock_round(session, rnd, whole=False)
     chosen = _chosen_run(session, rnd, state)
+    if prior is not None and prior.id != chosen.id:
+        raise ActionRefused(
+            "state",
+            f"state: a re-solve starts from the chosen run {chosen.id}, not run {prior.id}:"
+            " choose that run first",
+        )
     opts = {**(options or {}), "previous_run": chosen.id}
     run = create_run(session, rnd, opts, created_by_id=user.id if user is not None else None)
     _record(
@@ -1568,6 +1757,7 @@ def publish(
     """Publish the chosen run: its proposed and pinned placements become `published` (confirmed
     and declined ones stay), and the round `published`. Refused without a chosen succeeded run.
     Publishing again after changes publishes the new placements."""
+    _authorize(session, rnd, user)
     state = _lock_round(session, rnd, whole=True, expected_version=expected_version)
     run = _chosen_run(session, rnd, state)
     before = {"status": str(state.status), "assignments": _status_counts(session, run.id)}
@@ -1606,6 +1796,7 @@ def close(
     expected_version: int | None = None,
 ) -> Outcome:
     """Close the round: no action changes it any more (every one is refused with `state`)."""
+    _authorize(session, rnd, user)
     state = _lock_round(session, rnd, whole=True, expected_version=expected_version)
     rnd.status = RoundStatus.closed
     session.flush()

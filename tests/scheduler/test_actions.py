@@ -60,6 +60,7 @@ from tests.solver.factories import (
     student,
     weekly,
 )
+from tests.solver.random_rounds import school_transit_groups
 
 Doc = dict[str, Any]
 
@@ -533,6 +534,82 @@ def test_h9_free_seats_held_for_pinned_students_refuse(session: Session, program
     _accepted(session, rnd, waiter, "a")
 
 
+def _mentor_pin_round(session: Session, program: Program, capacities: dict[str, int]) -> Round:
+    """s2 and s3 at o2; o1 requires a workplace mentor (`capacities` by mentor id, emp1); s3 is
+    pinned to o1 with m1 but not moved there yet, so one place of m1 waits for s3."""
+    doc = make_doc(
+        [student(id="s2"), student(id="s3")],
+        [
+            opportunity(id="o1", requires_mentor=True, slots=[slot(id="a", capacity=3)]),
+            opportunity(id="o2", slots=[slot(id="b", capacity=2)]),
+        ],
+        [
+            mentor(id=ident, employer="emp1", clusters=["HLTH"], capacity=capacity)
+            for ident, capacity in capacities.items()
+        ],
+        pins=[{"student": "s2", "opportunity": "o2"}, {"student": "s3", "opportunity": "o2"}],
+    )
+    rnd = _setup(session, program, doc)
+    for who in ("s2", "s3"):
+        actions.unpin(session, rnd, _st(session, rnd, who), user=None)
+    s3, o1 = _st(session, rnd, "s3"), _opp(session, rnd, "o1")
+    outcome = actions.pin(session, rnd, s3, o1, mentor=_mentor(session, rnd, "m1"), user=None)
+    assert any("does not place the student there yet" in note for note in outcome.notes)
+    assert _slot_of(session, rnd, "s3") == "b"
+    return rnd
+
+
+def _mentor_of(session: Session, rnd: Round, who: str) -> str | None:
+    a = _assignment(session, rnd, who)
+    assert a is not None
+    return None if a.mentor_id is None else session.get_one(Mentor, a.mentor_id).external_id
+
+
+def test_h9_a_mentor_place_held_for_a_pinned_student_is_not_picked(
+    session: Session, program: Program
+) -> None:
+    """H9: a move picks a mentor whose places no waiting pin of another student holds."""
+    rnd = _mentor_pin_round(session, program, {"m1": 1, "m2": 1})
+    error = _refused(session, rnd, "s2", "a", "H9", mentor=_mentor(session, rnd, "m1"))
+    assert "m1 0/1 held for s3" in str(error)
+    outcome = _move(session, rnd, "s2", "a", user=None)
+    assert (outcome.after["mentor"], _mentor_of(session, rnd, "s2")) == ("m2", "m2")
+    _accepted(session, rnd, "s3", "a")
+    assert _mentor_of(session, rnd, "s3") == "m1"
+
+
+def test_h9_the_last_mentor_place_held_for_a_pin_refuses_the_move(
+    session: Session, program: Program
+) -> None:
+    """H9: the only fitting mentor's last place waits for a pinned student: refused; once that
+    student holds it, the mentor is full (H8)."""
+    rnd = _mentor_pin_round(session, program, {"m1": 1})
+    error = _refused(session, rnd, "s2", "a", "H9")
+    assert "held for pinned students (m1 0/1 held for s3)" in str(error)
+    with pytest.raises(PinRefused, match="H8: mentor m1 has 1 places and pins of other") as caught:
+        actions.pin(
+            session,
+            rnd,
+            _st(session, rnd, "s2"),
+            _opp(session, rnd, "o1"),
+            mentor=_mentor(session, rnd, "m1"),
+            user=None,
+        )
+    assert caught.value.rule == "H8"
+    _accepted(session, rnd, "s3", "a")
+    error = _refused(session, rnd, "s2", "a", "H8")
+    assert "every workplace mentor that fits is full (m1 1/1)" in str(error)
+
+
+def test_h9_a_mentor_pin_once_honoured_is_counted_once(session: Session, program: Program) -> None:
+    """H9/H8: a pinned student holding their mentor takes one place, not a held one as well."""
+    rnd = _mentor_pin_round(session, program, {"m1": 2})
+    _accepted(session, rnd, "s3", "a")
+    assert _mentor_of(session, rnd, "s3") == "m1"
+    _accepted(session, rnd, "s2", "a")
+    assert _mentor_of(session, rnd, "s2") == "m1"
+
+
 # --- Pins, forbidden pairs ----------------------------------------------------------------------
 
 
@@ -676,9 +753,15 @@ def test_a_manual_move_is_pinned_unless_asked_not_to(session: Session, program: 
 # --- One pair, the same answer as the whole round ------------------------------------------------
 
 
-def test_pair_refusals_match_the_whole_round(session: Session, program: Program) -> None:
-    """H3-H7: the one-pair problem gives the whole round's reason codes, pair by pair."""
+@pytest.mark.parametrize("grouped", [False, True], ids=["overrides", "travel-groups"])
+def test_pair_refusals_match_the_whole_round(
+    session: Session, program: Program, grouped: bool
+) -> None:
+    """H3-H7: the one-pair problem gives the whole round's reason codes, pair by pair; with
+    transit times per school (travel groups) too."""
     doc = generate_round(400, seed=11)
+    if grouped:
+        doc = school_transit_groups(doc, seed=11)
     rnd = import_round(session, doc, program)
     full = Instance(load_problem(export_round(session, rnd)))
     students = {s.external_id: s for s in session.scalars(select(Student))}
@@ -696,9 +779,16 @@ def test_pair_refusals_match_the_whole_round(session: Session, program: Program)
         *((s, o["id"]) for o in doc["opportunities"] for s in o.get("accepts") or ()),
         # Ranked choices: the cluster rule lets them in.
         *((s["id"], s["preferences"][-1]) for s in doc["students"][:50] if s["preferences"]),
+        # Members and their group's times, unreachable ones among them.
+        *(
+            (sid, t["opportunity"])
+            for g in doc.get("travel_groups") or ()
+            for sid in g["students"][:10]
+            for t in g["travel"][:12]
+        ),
     ]
     pairs += [(s, by_id[o]) for s, o in named]
-    refused = total = 0
+    refused = total = no_transit = 0
     for sid, o in pairs:
         for sl in [None, *(x["id"] for x in o["slots"])]:
             expected = refusal_codes(
@@ -712,8 +802,10 @@ def test_pair_refusals_match_the_whole_round(session: Session, program: Program)
             )
             assert got == expected, (sid, o["id"], sl)
             refused += bool(expected)
+            no_transit += "no_transport_mode" in expected
             total += 1
     assert 0 < refused < total  # both answers occur
+    assert no_transit > 0 or not grouped
 
 
 # --- The round's lifecycle --------------------------------------------------------------------

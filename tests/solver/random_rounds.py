@@ -210,3 +210,31 @@ def with_travel_groups(
                     }
                 )
     return doc
+
+
+def school_transit_groups(doc: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Transit times per school, as a timetable would give them: every transit rider of a school
+    in its school's group, one entry per opportunity, some of them unreachable."""
+    rng = random.Random(seed)
+    doc = copy.deepcopy(doc)
+    doc["pins"] = []  # the generator's pins were checked against its own travel times
+    riders: dict[str, list[str]] = {}
+    for s in doc["students"]:
+        if "transit" in s["travel_modes"] and s.get("school"):
+            riders.setdefault(s["school"], []).append(s["id"])
+    doc["travel_groups"] = [
+        {
+            "id": f"transit-{school}",
+            "students": ids,
+            "travel": [
+                {
+                    "opportunity": o["id"],
+                    "mode": "transit",
+                    "minutes": None if rng.random() < 0.2 else rng.randint(8, 75),
+                }
+                for o in doc["opportunities"]
+            ],
+        }
+        for school, ids in sorted(riders.items())
+    ]
+    return doc

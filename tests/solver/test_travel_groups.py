@@ -6,7 +6,6 @@ checks alike."""
 from __future__ import annotations
 
 import copy
-import random
 from typing import Any
 
 import numpy as np
@@ -19,7 +18,7 @@ from solver.instance import Instance
 from solver.io import expand_travel_groups
 from solver.solution import SolveOptions
 from solver.validate import validate_problem
-from tests.solver.random_rounds import random_round, with_travel_groups
+from tests.solver.random_rounds import random_round, school_transit_groups, with_travel_groups
 from tests.solver.test_validate import make_doc
 
 
@@ -66,41 +65,13 @@ def test_refusal_codes_read_the_group(seed: int) -> None:
             assert (codes == []) == ((s, o) in allowed), (s, o, codes)
 
 
-def _school_groups(doc: dict[str, Any], seed: int) -> dict[str, Any]:
-    """Transit times per school, as a timetable would give them: every transit rider of a school
-    in its school's group, one entry per opportunity, some of them unreachable."""
-    rng = random.Random(seed)
-    doc = copy.deepcopy(doc)
-    doc["pins"] = []  # the generator's pins were checked against its own travel times
-    riders: dict[str, list[str]] = {}
-    for s in doc["students"]:
-        if "transit" in s["travel_modes"] and s.get("school"):
-            riders.setdefault(s["school"], []).append(s["id"])
-    doc["travel_groups"] = [
-        {
-            "id": f"transit-{school}",
-            "students": ids,
-            "travel": [
-                {
-                    "opportunity": o["id"],
-                    "mode": "transit",
-                    "minutes": None if rng.random() < 0.2 else rng.randint(8, 75),
-                }
-                for o in doc["opportunities"]
-            ],
-        }
-        for school, ids in sorted(riders.items())
-    ]
-    return doc
-
-
 def test_generated_round_with_school_groups_solves_as_its_expansion(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A generated term-time round with transit times per school: eligibility (both paths) and
     the whole solve equal those of the expanded round, and the checker accepts the solution
     against either document."""
-    doc = _school_groups(generate_round(600, seed=3), seed=3)
+    doc = school_transit_groups(generate_round(600, seed=3), seed=3)
     assert doc["travel_groups"]
     assert validate_problem(doc) == []
     plain = expand_travel_groups(doc)
