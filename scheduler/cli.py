@@ -37,8 +37,15 @@ from scheduler.db import (
 from scheduler.generate import generate_round
 from scheduler.gtfs_round import generate_round_on_feed
 from scheduler.jobs import cancel, now, reap_stale_runs, run_worker, submit
-from scheduler.rounds import RoundExistsError, export_round, import_round, solution_from_run
-from scheduler.transit import Feed, GTFSError, load_feed, with_transit_groups
+from scheduler.rounds import (
+    RoundClosedError,
+    RoundExistsError,
+    export_round,
+    import_round,
+    replace_travel_groups,
+    solution_from_run,
+)
+from scheduler.transit import GROUP_PREFIX, Feed, GTFSError, load_feed, with_transit_groups
 from solver import (
     Previous,
     Problem,
@@ -441,6 +448,43 @@ def _follow(factory: sessionmaker[Session], run_id: int, poll: float = 1.0) -> i
         if status in (RunStatus.failed, RunStatus.cancelled):
             return EXIT_VIOLATIONS
         time.sleep(poll)
+
+
+@round_group.command("transit")
+@click.argument("round_id", metavar="ROUND")
+@PROGRAM_OPTION
+@click.option(
+    "--gtfs",
+    "gtfs",
+    type=click.Path(path_type=Path),
+    envvar="WBL_GTFS_PATH",
+    required=True,
+    help="The GTFS feed (or WBL_GTFS_PATH) to measure on.",
+)
+def round_transit_cmd(round_id: str, program: str, gtfs: Path) -> None:
+    """Measure the round's transit times on a GTFS timetable and store them.
+
+    One travel group per school (per 250 m home cell in summer or for students without a
+    school) replaces the round's earlier measured transit groups; every later solve and every
+    manual move uses these times instead of the estimate."""
+    feed = _feed_or_exit(gtfs)
+    started = time.perf_counter()
+    with transaction(connect()) as session:
+        rnd = _find_round(session, program, round_id)
+        doc, _ = with_transit_groups(export_round(session, rnd), feed)
+        groups = [g for g in doc["travel_groups"] if g["id"].startswith(GROUP_PREFIX)]
+        try:
+            stored = replace_travel_groups(
+                session, rnd, groups, prefix=GROUP_PREFIX, detail={"feed": gtfs.name}
+            )
+        except RoundClosedError as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(EXIT_BAD_INPUT)
+    riders = sum(len(g["students"]) for g in groups)
+    click.echo(
+        f"round {round_id!r}: {stored} transit times for {riders} students in {len(groups)}"
+        f" groups, measured on {gtfs.name} in {time.perf_counter() - started:.1f}s"
+    )
 
 
 @round_group.command("status")

@@ -22,12 +22,13 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from models import (
     Assignment,
     AssignmentStatus,
+    AuditEvent,
     Employer,
     Forbidden,
     Mentor,
@@ -38,6 +39,7 @@ from models import (
     Preference,
     Program,
     Round,
+    RoundStatus,
     School,
     Slot,
     SolutionStatus,
@@ -47,16 +49,19 @@ from models import (
     TravelGroupTime,
     TravelOverride,
     Unplaced,
+    User,
 )
 from models.base import Base
 from solver import load_problem
 
 __all__ = [
+    "RoundClosedError",
     "RoundExistsError",
     "SolutionMismatchError",
     "canonical",
     "export_round",
     "import_round",
+    "replace_travel_groups",
     "solution_from_run",
     "store_solution",
 ]
@@ -574,6 +579,102 @@ def _export_travel_groups(
             {"opportunity": opportunity_ext[o], "mode": str(mode), "minutes": minutes}
         )
     return list(groups.values())
+
+
+# --- Travel groups measured later (a timetable) -------------------------------------------------
+
+
+class RoundClosedError(ValueError):
+    """The round is closed: its data no longer changes."""
+
+
+def replace_travel_groups(
+    session: Session,
+    rnd: Round,
+    groups: Sequence[Mapping[str, Any]],
+    *,
+    prefix: str,
+    user: User | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> int:
+    """Replace the round's travel groups whose id starts with `prefix` by `groups` (documents
+    of the format's `travel_groups`), in the caller's transaction; returns the times stored.
+
+    Groups with other ids and their members are left alone (a member of one of them must not
+    be in `groups`). The round's version moves on (what a coordinator prepared against the old
+    times is stale), and an `AuditEvent` records the change. A closed round is refused
+    (`RoundClosedError`)."""
+    if rnd.status == RoundStatus.closed:
+        raise RoundClosedError(f"round {rnd.external_id!r} is closed")
+    rid = rnd.id
+    # Serialise with imports and other measurements of the round.
+    session.execute(select(Round.id).where(Round.id == rid).with_for_update())
+    g_ = TravelGroup.__table__.c
+    old = [
+        ident for ident, ext in _rows(session, rid, g_.id, g_.external_id) if ext.startswith(prefix)
+    ]
+    for chunk in _chunks(old):
+        session.execute(
+            update(Student)
+            .where(Student.round_id == rid, Student.travel_group_id.in_(chunk))
+            .values(travel_group_id=None),
+            execution_options={"synchronize_session": False},
+        )
+        session.execute(delete(TravelGroupTime).where(TravelGroupTime.group_id.in_(chunk)))
+        session.execute(delete(TravelGroup).where(TravelGroup.id.in_(chunk)))
+    _insert(session, TravelGroup, [{"round_id": rid, "external_id": g["id"]} for g in groups])
+    group_ids = _ids(session, TravelGroup, rid)
+    students = _ids(session, Student, rid)
+    opportunities = _ids(session, Opportunity, rid)
+    members = [
+        {"id": students[sid], "travel_group_id": group_ids[g["id"]]}
+        for g in groups
+        for sid in g["students"]
+    ]
+    if members:
+        session.execute(update(Student), members)  # by primary key, in batches
+    times = [
+        {
+            "round_id": rid,
+            "group_id": group_ids[g["id"]],
+            "opportunity_id": opportunities[t["opportunity"]],
+            "mode": t["mode"],
+            "minutes": t["minutes"],
+        }
+        for g in groups
+        for t in g.get("travel") or ()
+    ]
+    _insert(session, TravelGroupTime, times)
+    session.execute(
+        update(Round).where(Round.id == rid).values(version=Round.version + 1),
+        execution_options={"synchronize_session": False},
+    )
+    session.add(
+        AuditEvent(
+            program_id=rnd.program_id,
+            round_id=rid,
+            user_id=user.id if user is not None else None,
+            action="round.travel_groups",
+            target_type="round",
+            target_id=rnd.external_id,
+            detail={
+                "prefix": prefix,
+                "groups": len(groups),
+                "members": len(members),
+                "times": len(times),
+                "replaced_groups": len(old),
+                **(detail or {}),
+            },
+        )
+    )
+    session.flush()
+    session.expire_all()  # bulk writes bypassed the loaded objects
+    return len(times)
+
+
+def _chunks(ids: Sequence[int], size: int = 500) -> Iterable[Sequence[int]]:
+    for a in range(0, len(ids), size):
+        yield ids[a : a + size]
 
 
 # --- The normal form under which import and export agree ---------------------------------------

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from scheduler.cli import main
+from scheduler.rounds import canonical
 from solver import check_solution
 from solver.io import expand_travel_groups
 
@@ -256,3 +260,38 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "ok: the solution satisfies H1-H9" in result.stdout
     assert "placed" in result.stdout
     assert (tmp_path / "wbl.db").exists()
+
+
+@pytest.mark.skipif(not GTFS.exists(), reason="the shared Cairns feed is not beside the project")
+def test_round_transit_measures_a_stored_round(tmp_path: Path) -> None:
+    """`wbl round transit`: a round in the database gets the timetable's groups, as generated;
+    a second measurement replaces them; an unknown round is refused (exit 2)."""
+    from scheduler.gtfs_round import generate_round_on_feed
+
+    doc = generate_round_on_feed(150, GTFS, seed=2)
+    bare = {**doc, "travel_groups": []}
+    path = tmp_path / "round.json"
+    path.write_text(json.dumps(bare))
+    env = {**os.environ, "WBL_DATABASE_URL": f"sqlite:///{tmp_path / 'wbl.db'}"}
+    env.pop("WBL_GTFS_PATH", None)
+    wbl = str(Path(sys.executable).with_name("wbl"))
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [wbl, *args], env=env, capture_output=True, text=True, check=False, timeout=300
+        )
+
+    assert run("db", "upgrade").returncode == 0
+    assert run("import-round", str(path), "--program", "cairns").returncode == 0
+    rid = doc["round"]["id"]
+    for _ in range(2):
+        measured = run("round", "transit", rid, "--program", "cairns", "--gtfs", str(GTFS))
+        assert measured.returncode == 0, measured.stderr
+        groups = len(doc["travel_groups"])
+        assert f"in {groups} groups" in measured.stdout
+    exported = run("export-round", rid, "--program", "cairns")
+    assert exported.returncode == 0, exported.stderr
+    assert canonical(json.loads(exported.stdout)) == canonical(doc)
+    missing = run("round", "transit", "nope", "--program", "cairns", "--gtfs", str(GTFS))
+    assert missing.returncode == 2
+    assert "no round 'nope'" in missing.stderr

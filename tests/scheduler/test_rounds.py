@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from models import (
     Assignment,
     AssignmentStatus,
+    AuditEvent,
     Base,
     Forbidden,
     Mentorship,
@@ -25,6 +26,7 @@ from models import (
     Preference,
     Program,
     Round,
+    RoundStatus,
     Slot,
     SolveRun,
     Student,
@@ -37,17 +39,19 @@ from models import (
 from scheduler.db import connect, get_or_create_program, transaction, upgrade_database
 from scheduler.generate import generate_round
 from scheduler.rounds import (
+    RoundClosedError,
     RoundExistsError,
     SolutionMismatchError,
     canonical,
     export_round,
     import_round,
+    replace_travel_groups,
     solution_from_run,
     store_solution,
 )
 from solver import ProblemError, SolveOptions, check_solution, load_problem, solve
 from tests.solver.factories import NEAR, make_doc, mentor, opportunity, slot, student, weekly
-from tests.solver.random_rounds import random_round, with_travel_groups
+from tests.solver.random_rounds import random_round, school_transit_groups, with_travel_groups
 
 Doc = dict[str, Any]
 
@@ -439,3 +443,64 @@ def test_database_helpers(tmp_path: Path) -> None:
             assert s.scalar(select(func.count()).select_from(Program)) == 1
     finally:
         factory.kw["bind"].dispose()
+
+
+# --- Travel groups measured later ----------------------------------------------------------------
+
+
+def _transit_groups(doc: Doc, seed: int, skip: set[str]) -> list[Doc]:
+    groups = school_transit_groups(doc, seed)["travel_groups"]
+    return [
+        {
+            **g,
+            "id": g["id"].replace("transit-", "transit:"),
+            "students": [s for s in g["students"] if s not in skip],
+        }
+        for g in groups
+    ]
+
+
+def test_replace_travel_groups(session: Session, program: Program) -> None:
+    """Measured groups replace the earlier ones with the same prefix; other groups, their members
+    and everything else stay; the version moves on and the audit says what changed."""
+    doc = generate_round(300, seed=5)
+    keep = doc["students"][0]["id"]
+    doc["travel_groups"] = [
+        {
+            "id": "survey",
+            "students": [keep],
+            "travel": [
+                {"opportunity": doc["opportunities"][0]["id"], "mode": "walk", "minutes": 7}
+            ],
+        }
+    ]
+    rnd = import_round(session, copy.deepcopy(doc), program)
+    session.flush()
+    version = rnd.version
+    first = _transit_groups(doc, 1, {keep})
+    stored = replace_travel_groups(session, rnd, first, prefix="transit:")
+    assert stored == sum(len(g["travel"]) for g in first) > 0
+    second = _transit_groups(doc, 2, {keep})[:1]
+    replace_travel_groups(session, rnd, second, prefix="transit:")
+    out = export_round(session, session.get_one(Round, rnd.id))
+    assert canonical(out) == canonical({**doc, "travel_groups": [*doc["travel_groups"], *second]})
+    assert _count(session, TravelGroup) == 2
+    assert _count(session, TravelGroupTime) == 1 + len(second[0]["travel"])
+    assert session.get_one(Round, rnd.id).version == version + 2
+    events = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "round.travel_groups").order_by(AuditEvent.id)
+    ).all()
+    assert [e.detail["replaced_groups"] for e in events] == [0, len(first)]
+    # The solver reads what was stored.
+    solution = _solve(out)
+    assert check_solution(out, solution) == []
+
+
+def test_replace_travel_groups_refuses_a_closed_round(session: Session, program: Program) -> None:
+    doc = generate_round(60, seed=6)
+    rnd = import_round(session, doc, program)
+    rnd.status = RoundStatus.closed
+    session.flush()
+    with pytest.raises(RoundClosedError, match="closed"):
+        replace_travel_groups(session, rnd, _transit_groups(doc, 1, set()), prefix="transit:")
+    assert _count(session, TravelGroup) == 0
