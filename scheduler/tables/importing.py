@@ -33,7 +33,7 @@ import datetime as dt
 import re
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
@@ -415,6 +415,25 @@ class _Import:
 
     # --- Parsing -------------------------------------------------------------------------------
 
+    @property
+    def _parsers(
+        self,
+    ) -> dict[str, Callable[[str, Iterator[tuple[int, list[Any]]], dict[str, int]], None]]:
+        """The parser of each kind, named here so that a renamed method fails at once (a test
+        checks every kind of the spec has one)."""
+        return {
+            "schools": self._parse_schools,
+            "employers": self._parse_employers,
+            "students": self._parse_students,
+            "bells": self._parse_bells,
+            "schedules": self._parse_schedules,
+            "opportunities": self._parse_opportunities,
+            "slots": self._parse_slots,
+            "mentors": self._parse_mentors,
+            "availability": self._parse_availability,
+            "preferences": self._parse_preferences,
+        }
+
     def bad(self, file: str, row: int | None, column: str | None, message: str) -> None:
         self.issues.append(TableIssue(file, message, row, column))
 
@@ -425,7 +444,7 @@ class _Import:
         first = len(self.issues)
         present = self._header(spec, raw, report)
         rows = self._cells(spec, raw, present, report)
-        getattr(self, f"_parse_{kind}")(raw.name, rows, present)
+        self._parsers[kind](raw.name, rows, present)
         for number in raw.ragged:
             self.bad(
                 raw.name,

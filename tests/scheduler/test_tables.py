@@ -1061,3 +1061,12 @@ def test_cli_round_trip(cli: tuple[CliRunner, dict[str, Any]], tmp_path: Path) -
     result = runner.invoke(tables, ["export", "nope", "--by", "school", "-o", "x.csv"], obj=obj)
     assert result.exit_code == 2
     assert "no round 'nope' in program 'default'" in result.stderr
+
+
+def test_every_kind_has_a_parser(session: Session, rnd: Round) -> None:
+    """Each kind of the spec is parsed by its own method (the dispatch names them all)."""
+    from scheduler.tables.importing import _Import
+
+    parsers = _Import(session, rnd, replace=False)._parsers
+    assert set(parsers) == set(KINDS) == set(KIND_ORDER)
+    assert all(p.__name__ == f"_parse_{kind}" for kind, p in parsers.items())
