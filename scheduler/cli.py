@@ -56,7 +56,7 @@ from solver import (
     load_problem,
     solve,
 )
-from solver.io import read_problem
+from solver.io import expand_travel_groups, read_problem
 
 EXIT_VIOLATIONS = 1
 EXIT_BAD_INPUT = 2
@@ -378,10 +378,18 @@ def import_round_cmd(problem_path: Path, program: str) -> None:
 @click.argument("round_id", metavar="ROUND")
 @PROGRAM_OPTION
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Default: standard output.")
-def export_round_cmd(round_id: str, program: str, output: Path | None) -> None:
+@click.option(
+    "--plain",
+    is_flag=True,
+    help="Write travel groups out as per-student `travel` entries, for readers that do not know"
+    " the `travel_groups` field (much larger for measured transit).",
+)
+def export_round_cmd(round_id: str, program: str, output: Path | None, plain: bool) -> None:
     """Export a round as a wbl-problem/1 document."""
     with transaction(connect()) as session:
         doc = export_round(session, _find_round(session, program, round_id))
+    if plain:
+        doc = expand_travel_groups(doc)
     if output is None:
         click.echo(json.dumps(doc, ensure_ascii=False))
     else:

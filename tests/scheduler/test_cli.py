@@ -292,6 +292,10 @@ def test_round_transit_measures_a_stored_round(tmp_path: Path) -> None:
     exported = run("export-round", rid, "--program", "cairns")
     assert exported.returncode == 0, exported.stderr
     assert canonical(json.loads(exported.stdout)) == canonical(doc)
+    plain = run("export-round", rid, "--program", "cairns", "--plain")
+    assert plain.returncode == 0, plain.stderr
+    assert "travel_groups" not in json.loads(plain.stdout)
+    assert canonical(json.loads(plain.stdout)) == canonical(expand_travel_groups(doc))
     missing = run("round", "transit", "nope", "--program", "cairns", "--gtfs", str(GTFS))
     assert missing.returncode == 2
     assert "no round 'nope'" in missing.stderr
