@@ -90,7 +90,14 @@ class SolveRun(Base):
     bound: Mapped[float | None]
     gap: Mapped[float | None]
     metrics: Mapped[dict[str, Any] | None] = mapped_column(json_column_type(nullable=True))
-    result: Mapped[dict[str, Any] | None] = mapped_column(json_column_type(nullable=True))
+    # The solution's extensions (exact levels, lottery order, stats): about a megabyte at
+    # 100,000 students, so loaded only when read, not with every run a coordinator edits.
+    result: Mapped[dict[str, Any] | None] = mapped_column(
+        json_column_type(nullable=True), deferred=True
+    )
+    # When a coordinator first changed the run's placements by hand: since then the run is no
+    # longer the solver's proven optimum (its solution says `"edited": true`).
+    edited_at: Mapped[dt.datetime | None]
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
     # Written every few seconds by the worker solving the run: a run whose heartbeat stops

@@ -44,7 +44,8 @@ Decisions, where the format leaves a choice:
 - A placement that `forbid` rules out is removed from the chosen run (the student becomes
   unplaced with reason `forbidden`), whatever its status.
 - After a change of placements the run's metrics are updated and an `optimal` run becomes
-  `feasible` with `"edited": true` in its result: it still satisfies every rule (`wbl check`
+  `feasible`, its `edited_at` is set and its solution says `"edited": true`: it still satisfies
+  every rule (`wbl check`
   accepts it), but it is no longer the solver's proven optimum.
 
 Concurrency. Two coordinators may move different students at the same time; what must never
@@ -121,6 +122,7 @@ from models import (
     Unplaced,
     User,
 )
+from models.base import utcnow
 from scheduler.jobs import create_run
 from scheduler.rounds import round_header
 from solver.eligibility import pair_travel, refusal_codes
@@ -772,7 +774,8 @@ def _edited(session: Session, run: SolveRun, student: Student, before: _Held, af
         run.metrics = m
     if run.solution_status == SolutionStatus.optimal:
         run.solution_status = SolutionStatus.feasible
-    run.result = {**(run.result or {}), "edited": True}
+    if run.edited_at is None:
+        run.edited_at = utcnow()
 
 
 # --- Choosing the run to keep --------------------------------------------------------------------

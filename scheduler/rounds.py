@@ -1063,6 +1063,8 @@ def solution_from_run(session: Session, run: SolveRun) -> Doc:
     unplaced = [{"student": s, "reasons": reasons} for s, reasons in session.execute(u_stmt)]
 
     extra = dict(run.result or {})
+    if run.edited_at is not None:
+        extra["edited"] = True
     doc: Doc = {
         "format": SOLUTION_FORMAT,
         "status": run.solution_status.value,

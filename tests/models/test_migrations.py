@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import CheckConstraint, Engine, inspect
+from sqlalchemy import CheckConstraint, Engine, inspect, text
 
 from models import Base, make_engine
 from models.migrate import MIGRATIONS, alembic_config, downgrade, upgrade
@@ -86,3 +87,43 @@ def test_migrations_create_every_check_constraint(empty_engine: Engine) -> None:
         declared = {str(c.name) for c in table.constraints if isinstance(c, CheckConstraint)}
         built = {str(c["name"]) for c in inspector.get_check_constraints(name)}
         assert built == declared, name
+
+
+def test_0004_keeps_the_edited_mark_of_existing_runs(empty_engine: Engine) -> None:
+    """Runs edited before 0004 (`"edited": true` in `result`) get `edited_at`; others do not."""
+    upgrade(empty_engine, "0003")
+    with empty_engine.begin() as c:
+        c.execute(
+            text("INSERT INTO programs (id, slug, name, created_at) VALUES (1, 'p', 'P', :t)"),
+            {"t": "2026-01-01 00:00:00"},
+        )
+        c.execute(
+            text(
+                "INSERT INTO rounds (id, program_id, external_id, name, start_date, end_date,"
+                " timezone, holidays, summer, mentor_meeting_minutes, status, version, created_at)"
+                " VALUES (1, 1, 'r', 'R', '2026-09-01', '2026-12-01', 'UTC', '[]', false, 30,"
+                " 'draft', 1, :t)"
+            ),
+            {"t": "2026-01-01 00:00:00"},
+        )
+        for ident, result in (
+            (1, {"edited": True, "lottery": {}}),
+            (2, {"lottery": {}}),
+            (3, None),
+        ):
+            c.execute(
+                text(
+                    "INSERT INTO solve_runs (id, round_id, created_at, options, status, progress,"
+                    " result) VALUES (:id, 1, :t, '{}', 'succeeded', 1.0, :result)"
+                ),
+                {
+                    "id": ident,
+                    "t": "2026-01-01 00:00:00",
+                    "result": None if result is None else json.dumps(result),
+                },
+            )
+    upgrade(empty_engine)
+    with empty_engine.connect() as c:
+        rows = dict(c.execute(text("SELECT id, edited_at FROM solve_runs")).all())
+    assert rows[1] is not None
+    assert (rows[2], rows[3]) == (None, None)

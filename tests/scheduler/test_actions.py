@@ -1173,14 +1173,16 @@ def test_an_edited_run_stays_feasible_not_optimal(session: Session, program: Pro
     """Metrics: an edited run's metrics follow its placements; optimal becomes feasible."""
     rnd = _setup(session, program, _one_opp())
     run = session.get_one(SolveRun, rnd.chosen_run_id)
-    assert (run.solution_status, run.result.get("edited") if run.result else None) == (
-        SolutionStatus.optimal,
-        None,
-    )
+    assert (run.solution_status, run.edited_at) == (SolutionStatus.optimal, None)
+    assert "edited" not in solution_from_run(session, run)
     actions.unplace(session, rnd, _st(session, rnd, "s1"), user=None)
     assert run.solution_status == SolutionStatus.feasible
-    assert run.result is not None
-    assert run.result["edited"] is True
+    first_edit = run.edited_at
+    assert first_edit is not None
+    assert solution_from_run(session, run)["edited"] is True
     assert run.metrics is not None
     assert (run.metrics["placed"], run.metrics["mean_travel_minutes"]) == (0, 0.0)
+    _valid(session, rnd)
+    actions.place(session, rnd, _st(session, rnd, "s1"), _sl(session, rnd, "a"), user=None)
+    assert run.edited_at == first_edit  # the first edit is when the optimum was lost
     _valid(session, rnd)
