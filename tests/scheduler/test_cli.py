@@ -15,6 +15,7 @@ from scheduler.cli import main
 from scheduler.rounds import canonical
 from solver import check_solution
 from solver.io import expand_travel_groups
+from tests.solver.factories import make_doc, opportunity, slot, student, weekly
 
 
 @pytest.fixture
@@ -71,30 +72,16 @@ def test_check_lists_violations_and_exits_1(
 
 def test_invalid_problem_exit_2_lists_every_path(tmp_path: Path, runner: CliRunner) -> None:
     """Bad input: every defect with its JSON path, exit status 2, no output file, no traceback."""
-    doc = {
-        "format": "wbl-problem/1",
-        "round": {
-            "id": "r",
-            "name": "R",
-            "start_date": "2026-09-08",
-            "end_date": "2026-12-18",
-            "timezone": "America/Chicago",
-        },
-        "schools": [{"id": "sc", "name": "S", "location": {"lat": 41.9, "lon": -87.6}}],
-        "students": [
-            {
-                "id": "a",
-                "name": "A",
-                "school": "sc",
-                "birth_date": "2009-01-01",
-                "travel_modes": ["walk", "teleport"],
-                "busy": [{"day": "mon", "start": "15:00", "end": "14:00"}],
-            }
+    doc = make_doc(
+        [
+            student(
+                id="a",
+                travel_modes=["walk", "teleport"],
+                busy=[weekly("mon", "15:00", "14:00")],
+            )
         ],
-        "employers": [],
-        "opportunities": [],
-        "mentors": [],
-    }
+        [],
+    )
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(doc))
     out = tmp_path / "never.json"
@@ -126,47 +113,11 @@ def test_missing_file_exit_2(tmp_path: Path, runner: CliRunner) -> None:
 
 def test_infeasible_pins_exit_3(tmp_path: Path, runner: CliRunner) -> None:
     """H9: pins that cannot hold give status infeasible, the pins named, exit status 3."""
-    doc = {
-        "format": "wbl-problem/1",
-        "round": {
-            "id": "r",
-            "name": "R",
-            "start_date": "2026-09-08",
-            "end_date": "2026-12-18",
-            "timezone": "America/Chicago",
-        },
-        "schools": [{"id": "sc", "name": "S", "location": {"lat": 41.9, "lon": -87.6}}],
-        "students": [
-            {
-                "id": s,
-                "name": s,
-                "school": "sc",
-                "birth_date": "2009-01-01",
-                "travel_modes": ["car"],
-            }
-            for s in ("a", "b")
-        ],
-        "employers": [{"id": "e", "name": "E"}],
-        "opportunities": [
-            {
-                "id": "o",
-                "employer": "e",
-                "title": "T",
-                "kind": "internship",
-                "cluster": "it",
-                "location": {"lat": 41.91, "lon": -87.6},
-                "slots": [
-                    {
-                        "id": "s1",
-                        "capacity": 1,
-                        "blocks": [{"day": "sat", "start": "09:00", "end": "12:00"}],
-                    }
-                ],
-            }
-        ],
-        "mentors": [],
-        "pins": [{"student": "a", "opportunity": "o"}, {"student": "b", "opportunity": "o"}],
-    }
+    doc = make_doc(
+        [student(id=s, travel_modes=["car"]) for s in ("a", "b")],
+        [opportunity(id="o", slots=[slot(id="s1", capacity=1)])],
+        pins=[{"student": "a", "opportunity": "o"}, {"student": "b", "opportunity": "o"}],
+    )
     path = tmp_path / "pins.json"
     path.write_text(json.dumps(doc))
     out = tmp_path / "sol.json"
