@@ -125,7 +125,7 @@ from models import (
 from models.base import utcnow
 from scheduler.jobs import create_run
 from scheduler.rounds import round_header
-from solver.eligibility import pair_travel, refusal_codes
+from solver.eligibility import compute_eligibility, pair_travel, refusal_codes
 from solver.instance import Instance
 from solver.problem import Problem, parse_time, problem_from_dict
 from solver.problem import Student as PairStudent
@@ -439,14 +439,36 @@ def _pair_problem(
 ) -> tuple[Problem, int | None]:
     """A `Problem` holding just the student, the opportunity (its slots, employer and workplace
     mentors) and what ties the two (preference, accepts, travel overrides and the student's
-    travel group's times, forbidden pair):
-    everything the per-pair rules read. Also returns the preference rank."""
-    sid, oid = student.id, opportunity.id
+    travel group's times, forbidden pair): everything the per-pair rules read. Also returns
+    the preference rank."""
     rank = session.scalar(
         select(Preference.rank).where(
-            Preference.student_id == sid, Preference.opportunity_id == oid
+            Preference.student_id == student.id, Preference.opportunity_id == opportunity.id
         )
     )
+    problem = _student_problem(
+        session, rnd, student, [opportunity], ranked={opportunity.id} if rank else set()
+    )
+    return problem, rank
+
+
+def _student_problem(
+    session: Session,
+    rnd: Round,
+    student: Student,
+    opportunities: Sequence[Opportunity],
+    *,
+    ranked: set[int],
+    mentors: bool = True,
+) -> Problem:
+    """A `Problem` of one student and the given opportunities, with what the rules read of
+    them: slots, employers (and their workplace mentors, with `mentors`), whether each accepts
+    the student, the student's travel overrides, travel group times and forbidden pairs.
+    `ranked`: the opportunities (ids) in the student's preferences; only whether one is ranked
+    matters to the rules (it lets an opportunity outside the clusters in). A few queries,
+    whatever the number of opportunities."""
+    sid = student.id
+    ids = [o.id for o in opportunities]
     schools = []
     if student.school_id is not None:
         school = session.get_one(School, student.school_id)
@@ -457,50 +479,66 @@ def _pair_problem(
                 "location": _location(school.lat, school.lon),
             }
         )
-    accepts: list[str] | None = None
-    if opportunity.restricted:
-        accepted = session.scalar(
-            select(
-                exists().where(
-                    OpportunityAccept.opportunity_id == oid, OpportunityAccept.student_id == sid
+    ext = {o.id: o.external_id for o in opportunities}
+    restricted = [o.id for o in opportunities if o.restricted]
+    accepted = (
+        set(
+            session.scalars(
+                select(OpportunityAccept.opportunity_id).where(
+                    OpportunityAccept.student_id == sid,
+                    OpportunityAccept.opportunity_id.in_(restricted),
                 )
             )
         )
-        accepts = [student.external_id] if accepted else []
-    is_forbidden = session.scalar(
-        select(exists().where(Forbidden.student_id == sid, Forbidden.opportunity_id == oid))
+        if restricted
+        else set()
+    )
+    forbidden = session.scalars(
+        select(Forbidden.opportunity_id).where(
+            Forbidden.student_id == sid, Forbidden.opportunity_id.in_(ids)
+        )
     )
     travel = [
-        {
-            "student": student.external_id,
-            "opportunity": opportunity.external_id,
-            "mode": str(mode),
-            "minutes": minutes,
-        }
-        for mode, minutes in session.execute(
-            select(TravelOverride.mode, TravelOverride.minutes).where(
-                TravelOverride.student_id == sid, TravelOverride.opportunity_id == oid
-            )
+        {"student": student.external_id, "opportunity": ext[o], "mode": str(mode), "minutes": m}
+        for o, mode, m in session.execute(
+            select(
+                TravelOverride.opportunity_id, TravelOverride.mode, TravelOverride.minutes
+            ).where(TravelOverride.student_id == sid, TravelOverride.opportunity_id.in_(ids))
         )
     ]
-    # The student's travel group, reduced to this member and this opportunity's times.
+    # The student's travel group, reduced to this member and these opportunities' times.
     group_times = (
         [
-            {"opportunity": opportunity.external_id, "mode": str(mode), "minutes": minutes}
-            for mode, minutes in session.execute(
-                select(TravelGroupTime.mode, TravelGroupTime.minutes).where(
+            {"opportunity": ext[o], "mode": str(mode), "minutes": m}
+            for o, mode, m in session.execute(
+                select(
+                    TravelGroupTime.opportunity_id, TravelGroupTime.mode, TravelGroupTime.minutes
+                ).where(
                     TravelGroupTime.group_id == student.travel_group_id,
-                    TravelGroupTime.opportunity_id == oid,
+                    TravelGroupTime.opportunity_id.in_(ids),
                 )
             )
         ]
         if student.travel_group_id is not None
         else []
     )
-    employer = session.get_one(Employer, opportunity.employer_id)
-    mentors = session.scalars(
-        select(Mentor).where(Mentor.employer_id == employer.id).order_by(Mentor.id)
+    employer_ids = {o.employer_id for o in opportunities}
+    employers = session.scalars(
+        select(Employer).where(Employer.id.in_(employer_ids)).order_by(Employer.id)
     ).all()
+    employer_ext = {e.id: e.external_id for e in employers}
+    slots: dict[int, list[dict[str, Any]]] = {o: [] for o in ids}
+    for sl in session.scalars(select(Slot).where(Slot.opportunity_id.in_(ids)).order_by(Slot.id)):
+        slots[sl.opportunity_id].append(
+            {"id": sl.external_id, "capacity": sl.capacity, "blocks": list(sl.blocks)}
+        )
+    workplace = (
+        session.scalars(
+            select(Mentor).where(Mentor.employer_id.in_(employer_ids)).order_by(Mentor.id)
+        ).all()
+        if mentors
+        else []
+    )
     doc: dict[str, Any] = {
         "round": round_header(rnd),
         "schools": schools,
@@ -517,50 +555,50 @@ def _pair_problem(
                 "clusters": list(student.clusters),
                 "credentials": list(student.credentials),
                 "busy": list(student.busy),
-                # Only this opportunity's place in the list matters to the pair's rules (the
-                # cluster rule lets a ranked opportunity in), and ids outside the problem
-                # would not resolve.
-                "preferences": [opportunity.external_id] if rank is not None else [],
+                # Only whether an opportunity is ranked matters to the rules (the cluster rule
+                # lets a ranked one in), and ids outside the problem would not resolve.
+                "preferences": [ext[o] for o in ids if o in ranked],
                 "priority": student.priority,
                 "groups": list(student.groups),
                 "max_weekly_hours": student.max_weekly_hours,
                 "wants_mentor": student.wants_mentor,
             }
         ],
-        "employers": [{"id": employer.external_id, "name": employer.name}],
+        "employers": [{"id": e.external_id, "name": e.name} for e in employers],
         "opportunities": [
             {
-                "id": opportunity.external_id,
-                "employer": employer.external_id,
-                "title": opportunity.title,
-                "kind": str(opportunity.kind),
-                "cluster": opportunity.cluster,
-                "location": {"lat": opportunity.lat, "lon": opportunity.lon},
-                "transit_accessible": opportunity.transit_accessible,
-                "slots": [
-                    {"id": sl.external_id, "capacity": sl.capacity, "blocks": list(sl.blocks)}
-                    for sl in opportunity.slots
-                ],
-                "capacity": opportunity.capacity,
-                "min_age": opportunity.min_age,
-                "min_grade": opportunity.min_grade,
-                "required_credentials": list(opportunity.required_credentials),
-                "hazardous": opportunity.hazardous,
-                "requires_mentor": opportunity.requires_mentor,
-                "accepts": accepts,
+                "id": o.external_id,
+                "employer": employer_ext[o.employer_id],
+                "title": o.title,
+                "kind": str(o.kind),
+                "cluster": o.cluster,
+                "location": {"lat": o.lat, "lon": o.lon},
+                "transit_accessible": o.transit_accessible,
+                "slots": slots[o.id],
+                "capacity": o.capacity,
+                "min_age": o.min_age,
+                "min_grade": o.min_grade,
+                "required_credentials": list(o.required_credentials),
+                "hazardous": o.hazardous,
+                "requires_mentor": o.requires_mentor,
+                "accepts": (
+                    ([student.external_id] if o.id in accepted else []) if o.restricted else None
+                ),
             }
+            for o in opportunities
         ],
         "mentors": [
             {
                 "id": m.external_id,
                 "name": m.name,
-                "employer": employer.external_id,
+                "employer": employer_ext[m.employer_id],
                 "clusters": list(m.clusters),
                 "capacity": m.capacity,
                 "available": list(m.available),
                 "virtual": m.virtual,
             }
-            for m in mentors
+            for m in workplace
+            if m.employer_id is not None
         ],
         "travel": travel,
         "travel_groups": (
@@ -569,13 +607,9 @@ def _pair_problem(
             else []
         ),
         "pins": [],
-        "forbidden": (
-            [{"student": student.external_id, "opportunity": opportunity.external_id}]
-            if is_forbidden
-            else []
-        ),
+        "forbidden": [{"student": student.external_id, "opportunity": ext[o]} for o in forbidden],
     }
-    return problem_from_dict(doc), rank
+    return problem_from_dict(doc)
 
 
 def _pair(session: Session, rnd: Round, student: Student, opportunity: Opportunity) -> _Pair:
@@ -1671,6 +1705,8 @@ def forbid(
                 session, run, student, held_before, _held(None, _mentorship(session, run, student))
             )
             notes.append(f"removed the student's placement there from run {run.id}")
+        elif current is None and not already:
+            notes += _forbidden_reasons(session, rnd, run, student, opportunity)
     return _record(
         session,
         rnd,
@@ -1682,6 +1718,57 @@ def forbid(
         notes=notes,
         opportunity=opportunity.external_id,
     )
+
+
+def _forbidden_reasons(
+    session: Session, rnd: Round, run: SolveRun, student: Student, opportunity: Opportunity
+) -> list[str]:
+    """Keep an unplaced student's reasons true once a pair is forbidden: `forbidden` now holds,
+    and `capacity_taken` ("eligible somewhere, but the seats went to others") or `no_mentor`
+    may not, when the forbidden opportunity was the only one the student could take. Those
+    are checked again with the solver's rules over the student's candidate opportunities (in
+    their clusters or ranked): one problem of one student, a few queries. Returns notes."""
+    unplaced = session.scalars(
+        select(Unplaced).where(Unplaced.run_id == run.id, Unplaced.student_id == student.id)
+    ).one_or_none()
+    if unplaced is None:
+        return []
+    reasons = [dict(r) for r in unplaced.reasons]
+    notes: list[str] = []
+    if any(r.get("code") in ("capacity_taken", "no_mentor") for r in reasons):
+        session.flush()  # the new forbidden pair is read back with the others
+        ranked = set(
+            session.scalars(
+                select(Preference.opportunity_id).where(Preference.student_id == student.id)
+            )
+        )
+        stmt = select(Opportunity).where(Opportunity.round_id == rnd.id)
+        if student.clusters:
+            stmt = stmt.where(
+                or_(Opportunity.cluster.in_(student.clusters), Opportunity.id.in_(ranked))
+            )
+        candidates = session.scalars(stmt.order_by(Opportunity.id)).all()
+        problem = _student_problem(session, rnd, student, candidates, ranked=ranked, mentors=False)
+        inst = Instance(problem)
+        allowed = {int(inst.slot_opp[sl]) for sl in compute_eligibility(inst).slot}
+        still = {
+            "capacity_taken": bool(allowed),
+            "no_mentor": any(problem.opportunities[o].requires_mentor for o in allowed),
+        }
+        dropped = [r["code"] for r in reasons if still.get(r.get("code", ""), True) is False]
+        reasons = [r for r in reasons if still.get(r.get("code", ""), True)]
+        if dropped:
+            notes.append(
+                f"the student's reasons {', '.join(dropped)} no longer hold: no other"
+                " opportunity takes them"
+            )
+    forbidden = next((r for r in reasons if r.get("code") == "forbidden"), None)
+    if forbidden is None:
+        reasons.append({"code": "forbidden", "count": 1})
+    elif isinstance(forbidden.get("count"), int):
+        forbidden["count"] += 1
+    unplaced.reasons = reasons
+    return notes
 
 
 # --- Re-solving, publishing, closing -------------------------------------------------------------

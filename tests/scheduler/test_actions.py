@@ -707,6 +707,33 @@ def test_forbid_adds_the_pair_and_unplaces_the_student(
     _refused(session, rnd, "s1", "a", "H3", "forbidden")
 
 
+@pytest.mark.parametrize("other_seat", [False, True], ids=["only-option", "another-option"])
+def test_forbid_keeps_an_unplaced_students_reasons_true(
+    session: Session, program: Program, other_seat: bool
+) -> None:
+    """Reasons: s2 is unplaced because s1 holds the one seat (capacity_taken). Forbidding s2's
+    only option makes "eligible somewhere, but the seats went to others" false: the reason
+    becomes `forbidden`. With another full opportunity s2 could take, capacity_taken stays."""
+    opps = [opportunity(id="o1", slots=[slot(id="a")])]
+    if other_seat:
+        opps.append(opportunity(id="o2", slots=[slot(id="b")]))
+    students = [student(id="s1", priority=1), student(id="s2")]
+    if other_seat:
+        students.append(student(id="s3", priority=1))
+    rnd = _setup(session, program, make_doc(students, opps))
+    s2 = _st(session, rnd, "s2")
+    assert _assignment(session, rnd, "s2") is None
+    codes = {r["code"] for r in session.scalars(select(Unplaced.reasons)).one()}
+    assert "capacity_taken" in codes
+    held = "o1" if _slot_of(session, rnd, "s1") == "a" else "o2"
+    outcome = actions.forbid(session, rnd, s2, _opp(session, rnd, held), user=None)
+    codes = {r["code"] for r in session.scalars(select(Unplaced.reasons)).one()}
+    assert "forbidden" in codes
+    assert ("capacity_taken" in codes) == other_seat
+    assert any("reasons" in note for note in outcome.notes) != other_seat
+    _valid(session, rnd)
+
+
 def test_forbid_is_refused_when_a_pin_requires_the_pair(session: Session, program: Program) -> None:
     """H9: a pair that a pin requires cannot be forbidden."""
     doc = _one_opp()
