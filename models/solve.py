@@ -98,6 +98,9 @@ class SolveRun(Base):
     # When a coordinator first changed the run's placements by hand: since then the run is no
     # longer the solver's proven optimum (its solution says `"edited": true`).
     edited_at: Mapped[dt.datetime | None]
+    # The exact sum of the assignments' travel minutes, kept with each edit: the metrics' mean
+    # is rounded, and recounting it reads every assignment of the run.
+    travel_minutes_total: Mapped[int | None]
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
     # Written every few seconds by the worker solving the run: a run whose heartbeat stops

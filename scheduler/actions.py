@@ -763,13 +763,14 @@ class _Held:
     placed: bool
     rank: int | None = None
     mentored: bool = False
+    minutes: int = 0
 
 
 def _held(a: Assignment | None, mentorship: Mentorship | None) -> _Held:
     mentored = mentorship is not None or (a is not None and a.mentor_id is not None)
     if a is None:
         return _Held(placed=False, mentored=mentored)
-    return _Held(placed=True, rank=a.preference_rank, mentored=mentored)
+    return _Held(placed=True, rank=a.preference_rank, mentored=mentored, minutes=a.travel_minutes)
 
 
 def _edited(session: Session, run: SolveRun, student: Student, before: _Held, after: _Held) -> None:
@@ -797,14 +798,22 @@ def _edited(session: Session, run: SolveRun, student: Student, before: _Held, af
             if label in groups:
                 groups[label]["placed"] += d
         m["by_group"] = groups
-        # The mean needs the exact total, which the rounded mean has lost: one aggregate over
-        # the run's assignments (an index range, not rows brought into Python).
-        placed, total = session.execute(
-            select(func.count(), func.coalesce(func.sum(Assignment.travel_minutes), 0)).where(
-                Assignment.run_id == run.id
+        # The mean needs the exact total, which the rounded mean has lost: kept on the run and
+        # moved by the difference; counted once over the run's assignments where it is missing
+        # (a run stored before the column), after this edit's own changes are flushed.
+        if run.travel_minutes_total is None:
+            session.flush()
+            run.travel_minutes_total = session.scalar(
+                select(func.coalesce(func.sum(Assignment.travel_minutes), 0)).where(
+                    Assignment.run_id == run.id
+                )
             )
-        ).one()
-        m["mean_travel_minutes"] = round(total / placed, 2) if placed else 0.0
+        else:
+            run.travel_minutes_total += (
+                after.minutes * after.placed - before.minutes * before.placed
+            )
+        total = run.travel_minutes_total or 0
+        m["mean_travel_minutes"] = round(total / m["placed"], 2) if m["placed"] else 0.0
         run.metrics = m
     if run.solution_status == SolutionStatus.optimal:
         run.solution_status = SolutionStatus.feasible

@@ -996,6 +996,7 @@ def store_solution(
     run.wall_seconds = _float(solution.get("wall_seconds"))
     run.metrics = solution.get("metrics")
     run.result = {k: v for k, v in solution.items() if k not in _SOLUTION_COLUMNS}
+    run.travel_minutes_total = sum(int(a["travel_minutes"]) for a in solution["assignments"])
     # The relationships may have been loaded before the bulk writes; they are stale now.
     session.expire(run, ["assignments", "mentorships", "unplaced"])
 

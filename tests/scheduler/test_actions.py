@@ -1213,3 +1213,27 @@ def test_an_edited_run_stays_feasible_not_optimal(session: Session, program: Pro
     actions.place(session, rnd, _st(session, rnd, "s1"), _sl(session, rnd, "a"), user=None)
     assert run.edited_at == first_edit  # the first edit is when the optimum was lost
     _valid(session, rnd)
+
+
+def test_travel_total_kept_by_edits_and_counted_when_missing(
+    session: Session, program: Program
+) -> None:
+    """Metrics: the run's exact travel total moves with each edit (the mean follows it); a run
+    stored without it (before migration 0004) gets it counted on its first edit."""
+    doc = make_doc(
+        [student(id="s1"), student(id="s2", location=dict(FAR), travel_modes=["walk"])],
+        [opportunity(id="o1", slots=[slot(id="a"), slot(id="b")])],
+    )
+    rnd = _setup(session, program, doc)
+    run = session.get_one(SolveRun, rnd.chosen_run_id)
+    minutes = {a.student_id: a.travel_minutes for a in session.scalars(select(Assignment))}
+    assert run.travel_minutes_total == sum(minutes.values())
+    run.travel_minutes_total = None  # as stored before the column existed
+    held = _slot_of(session, rnd, "s1")
+    assert held is not None
+    actions.unplace(session, rnd, _st(session, rnd, "s1"), user=None)
+    assert run.travel_minutes_total == minutes[_st(session, rnd, "s2").id]
+    _valid(session, rnd)
+    actions.place(session, rnd, _st(session, rnd, "s1"), _sl(session, rnd, held), user=None)
+    assert run.travel_minutes_total == sum(minutes.values())
+    _valid(session, rnd)
