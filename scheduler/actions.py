@@ -170,6 +170,8 @@ RULE_OF_CODE: Final[Mapping[str, str]] = {
 }
 # Roles whose members may change a program's rounds (a viewer only reads).
 _EDITORS: Final = (Role.coordinator, Role.admin)
+# Opportunities judged per problem when forbid re-checks an unplaced student's reasons.
+_RECHECK_BLOCK: Final = 200
 # Statuses a re-chosen run takes over from the run it replaces (same student, same slot).
 _CARRIED: Final = (AssignmentStatus.published, AssignmentStatus.confirmed)
 # The reason recorded for a student a coordinator unplaced by hand: the spec's list has no code
@@ -1757,13 +1759,23 @@ def _forbidden_reasons(
                 or_(Opportunity.cluster.in_(student.clusters), Opportunity.id.in_(ranked))
             )
         candidates = session.scalars(stmt.order_by(Opportunity.id)).all()
-        problem = _student_problem(session, rnd, student, candidates, ranked=ranked, mentors=False)
-        inst = Instance(problem)
-        allowed = {int(inst.slot_opp[sl]) for sl in compute_eligibility(inst).slot}
-        still = {
-            "capacity_taken": bool(allowed),
-            "no_mentor": any(problem.opportunities[o].requires_mentor for o in allowed),
-        }
+        # Ranked ones first, a block at a time, until each code is shown true: a student is
+        # usually eligible somewhere early, and only one whose options are gone is checked
+        # against every candidate.
+        candidates = sorted(candidates, key=lambda o: o.id not in ranked)
+        needed = {r.get("code") for r in reasons} & {"capacity_taken", "no_mentor"}
+        still = dict.fromkeys(needed, False)
+        for a in range(0, len(candidates), _RECHECK_BLOCK):
+            block = candidates[a : a + _RECHECK_BLOCK]
+            problem = _student_problem(session, rnd, student, block, ranked=ranked, mentors=False)
+            inst = Instance(problem)
+            allowed = {int(inst.slot_opp[sl]) for sl in compute_eligibility(inst).slot}
+            still["capacity_taken"] = still.get("capacity_taken", False) or bool(allowed)
+            still["no_mentor"] = still.get("no_mentor", False) or any(
+                problem.opportunities[o].requires_mentor for o in allowed
+            )
+            if all(still[code] for code in needed):
+                break
         dropped = [r["code"] for r in reasons if still.get(r.get("code", ""), True) is False]
         reasons = [r for r in reasons if still.get(r.get("code", ""), True)]
         if dropped:

@@ -709,7 +709,7 @@ def test_forbid_adds_the_pair_and_unplaces_the_student(
 
 @pytest.mark.parametrize("other_seat", [False, True], ids=["only-option", "another-option"])
 def test_forbid_keeps_an_unplaced_students_reasons_true(
-    session: Session, program: Program, other_seat: bool
+    session: Session, program: Program, other_seat: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Reasons: s2 is unplaced because s1 holds the one seat (capacity_taken). Forbidding s2's
     only option makes "eligible somewhere, but the seats went to others" false: the reason
@@ -726,6 +726,7 @@ def test_forbid_keeps_an_unplaced_students_reasons_true(
     codes = {r["code"] for r in session.scalars(select(Unplaced.reasons)).one()}
     assert "capacity_taken" in codes
     held = "o1" if _slot_of(session, rnd, "s1") == "a" else "o2"
+    monkeypatch.setattr(actions, "_RECHECK_BLOCK", 1)  # one opportunity per block: the loop runs
     outcome = actions.forbid(session, rnd, s2, _opp(session, rnd, held), user=None)
     codes = {r["code"] for r in session.scalars(select(Unplaced.reasons)).one()}
     assert "forbidden" in codes
