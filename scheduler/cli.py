@@ -23,7 +23,7 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import Program, Round, SolveRun
+from models import Program, Round, RoundStatus, SolveRun
 from models.solve import RunStatus
 from scheduler.actions import ActionRefused, choose_run, publish
 from scheduler.cli_tables import tables
@@ -477,10 +477,21 @@ def round_transit_cmd(round_id: str, program: str, gtfs: Path) -> None:
     manual move uses these times instead of the estimate."""
     feed = _feed_or_exit(gtfs)
     started = time.perf_counter()
+
+    def step(text: str) -> None:
+        click.echo(f"{time.perf_counter() - started:6.1f}s {text}", err=True)
+
     with transaction(connect()) as session:
         rnd = _find_round(session, program, round_id)
-        doc, _ = with_transit_groups(export_round(session, rnd), feed)
+        if rnd.status == RoundStatus.closed:
+            click.echo(f"round {round_id!r} is closed", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        step("reading the round")
+        doc = export_round(session, rnd)
+        step(f"measuring on {gtfs.name}")
+        doc, _ = with_transit_groups(doc, feed)
         groups = [g for g in doc["travel_groups"] if g["id"].startswith(GROUP_PREFIX)]
+        step(f"storing {sum(len(g['travel']) for g in groups)} times")
         try:
             stored = replace_travel_groups(
                 session, rnd, groups, prefix=GROUP_PREFIX, detail={"feed": gtfs.name}
