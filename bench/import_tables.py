@@ -19,47 +19,20 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import platform
 import resource
-import sqlite3
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from bench.machine import machine
 from models import Base, Program, Round, make_engine, make_session_factory
 from scheduler.generate import generate_round
 from scheduler.tables import ImportReport, create_round, document_tables, import_tables, write_table
 
 TARGET_SECONDS = 60.0
-
-
-def _machine() -> dict[str, str]:
-    cpu = platform.processor() or platform.machine()
-    memory = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": f"{cpu}, {os.cpu_count()} logical CPUs",
-        "memory": memory or "unknown",
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "sqlalchemy": version("sqlalchemy"),
-    }
 
 
 def _timed(action: Callable[[], ImportReport]) -> tuple[float, ImportReport]:
@@ -183,7 +156,7 @@ def report(result: dict[str, Any], command: str) -> str:
         "## Machine",
         "",
     ]
-    lines += [f"- {key}: {value}" for key, value in _machine().items()]
+    lines += [f"- {key}: {value}" for key, value in machine().items()]
     return "\n".join(lines) + "\n"
 
 

@@ -61,7 +61,6 @@ import gc
 import json
 import math
 import os
-import platform
 import random
 import shutil
 import sqlite3
@@ -75,7 +74,6 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -84,6 +82,7 @@ from sqlalchemy import Engine, event, func, make_url, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 import scheduler.actions as actions
+from bench.machine import machine
 from models import (
     Assignment,
     AuditEvent,
@@ -904,29 +903,6 @@ def _git() -> dict[str, Any]:
     }
 
 
-def _machine() -> dict[str, str]:
-    cpu = platform.machine()
-    memory = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": f"{cpu}, {os.cpu_count()} logical CPUs",
-        "memory": memory,
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "sqlalchemy": version("sqlalchemy"),
-    }
-
-
 def run(
     students: int,
     seed: int,
@@ -987,7 +963,7 @@ def run(
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "git": git,
         "git_at_end": _git(),
-        "machine": _machine(),
+        "machine": machine(),
         "setup": info,
         "actions_seconds": actions_seconds,
         "load": {"min": min(loads), "max": max(loads)},
