@@ -52,7 +52,8 @@ from typing import Any, Final, Literal
 import numpy as np
 import numpy.typing as npt
 
-from solver.travel import estimate_matrix, haversine_pairs
+from solver.problem import Location
+from solver.travel import estimate_matrix, haversine_km, haversine_pairs
 
 __all__ = [
     "UNREACHABLE",
@@ -906,14 +907,8 @@ def _point(loc: Mapping[str, Any]) -> tuple[float, float]:
     return float(loc["lat"]), float(loc["lon"])
 
 
-def _metres(a: tuple[float, float], b: tuple[float, float]) -> float:
-    """Great-circle distance on the spec's sphere."""
-    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
-    h = (
-        math.sin((lat2 - lat1) / 2) ** 2
-        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
-    )
-    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(1.0, h)))
+def _location(point: tuple[float, float]) -> Location:
+    return Location(lat=point[0], lon=point[1])
 
 
 GROUP_PREFIX: Final = "transit:"
@@ -1015,7 +1010,7 @@ def transit_groups(
         members[g].append(s["id"])
         limit[g] = max(limit[g], int(s.get("max_commute_minutes", 60)))
         if at != key:
-            radius[g] = max(radius[g], _metres(at, key) / 1000.0)
+            radius[g] = max(radius[g], haversine_km(_location(at), _location(key)))
         clusters = [cluster_ix[c] for c in dict.fromkeys(s.get("clusters", [])) if c in cluster_ix]
         if not s.get("clusters"):
             all_clusters[g] = True
