@@ -844,6 +844,7 @@ def choose_run(
     _same_round(rnd, run)
     state = _lock_round(session, rnd, whole=True, expected_version=expected_version)
     _usable_run(rnd, run)
+    _run_keeps_the_round(session, rnd, run)
     old = state.chosen_run_id
     carried = lost = 0
     if old is not None and old != run.id:
@@ -897,6 +898,53 @@ def choose_run(
         notes=notes,
         version=rnd.version,
     )
+
+
+def _run_keeps_the_round(session: Session, rnd: Round, run: SolveRun) -> None:
+    """Refuse (H9) a run that places a student at a pair forbidden since it was solved, or that
+    does not hold a pin added since: a run solves the round as it was when it started, and
+    coordinators may forbid and pin meanwhile. Two queries, whatever the round's size."""
+    forbidden = session.scalars(
+        select(Student.external_id)
+        .join(Assignment, Assignment.student_id == Student.id)
+        .join(
+            Forbidden,
+            (Forbidden.student_id == Assignment.student_id)
+            & (Forbidden.opportunity_id == Assignment.opportunity_id),
+        )
+        .where(Assignment.run_id == run.id)
+        .order_by(Student.external_id)
+        .limit(5)
+    ).all()
+    mentored = exists().where(
+        Mentorship.run_id == run.id,
+        Mentorship.student_id == Pin.student_id,
+        Mentorship.mentor_id == Pin.mentor_id,
+    )
+    holds = exists().where(
+        Assignment.run_id == run.id,
+        Assignment.student_id == Pin.student_id,
+        Assignment.opportunity_id == Pin.opportunity_id,
+        or_(Pin.slot_id.is_(None), Assignment.slot_id == Pin.slot_id),
+        or_(Pin.mentor_id.is_(None), Assignment.mentor_id == Pin.mentor_id, mentored),
+    )
+    unpinned = session.scalars(
+        select(Student.external_id)
+        .join(Pin, Pin.student_id == Student.id)
+        .where(Pin.round_id == rnd.id, ~holds)
+        .order_by(Student.external_id)
+        .limit(5)
+    ).all()
+    if forbidden or unpinned:
+        parts = []
+        if forbidden:
+            parts.append(f"it places {', '.join(forbidden)} at pairs forbidden since")
+        if unpinned:
+            parts.append(f"pins of {', '.join(unpinned)} added since do not hold in it")
+        raise ActionRefused(
+            "H9",
+            f"H9: run {run.id} no longer fits the round: {'; '.join(parts)} (re-solve)",
+        )
 
 
 # --- Pins --------------------------------------------------------------------------------------

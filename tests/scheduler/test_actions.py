@@ -839,6 +839,37 @@ def test_pair_refusals_match_the_whole_round(
 # --- The round's lifecycle --------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("change", ["forbid", "pin"])
+def test_choose_refuses_a_run_solved_before_a_forbid_or_pin(
+    session: Session, program: Program, change: str
+) -> None:
+    """H9: a run solved before a pair was forbidden, or before a pin was added, no longer fits
+    the round and cannot be chosen; a run that still fits can."""
+    doc = make_doc(
+        [student(id="s1")],
+        [opportunity(id="o1", slots=[slot(id="a")]), opportunity(id="o2", slots=[slot(id="b")])],
+    )
+    rnd = _setup(session, program, doc, choose=False)
+    run = session.scalars(select(SolveRun).where(SolveRun.round_id == rnd.id)).one()
+    s1 = _st(session, rnd, "s1")
+    held = session.scalars(select(Assignment).where(Assignment.student_id == s1.id)).one()
+    other = _opp(session, rnd, "o2" if _opp(session, rnd, "o1").id == held.opportunity_id else "o1")
+    if change == "forbid":
+        actions.forbid(
+            session, rnd, s1, session.get_one(Opportunity, held.opportunity_id), user=None
+        )
+    else:
+        actions.pin(session, rnd, s1, other, user=None)
+    with pytest.raises(ActionRefused, match=f"H9: run {run.id} no longer fits the round") as caught:
+        actions.choose_run(session, rnd, run, user=None)
+    assert caught.value.rule == "H9"
+    assert session.get_one(Round, rnd.id).chosen_run_id is None
+    if change == "pin":  # the pin that held it back is gone: the run fits again
+        actions.unpin(session, rnd, s1, user=None)
+        actions.choose_run(session, rnd, run, user=None)
+        assert session.get_one(Round, rnd.id).chosen_run_id == run.id
+
+
 def test_choose_publish_close(session: Session, program: Program, coordinator: User) -> None:
     """Lifecycle: choose -> review, publish -> published, close -> closed, then all refused."""
     rnd = _setup(session, program, _one_opp(), choose=False)
