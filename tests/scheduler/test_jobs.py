@@ -81,6 +81,24 @@ def test_a_run_cancelled_before_it_starts_is_not_solved(factory: sessionmaker[Se
         assert session.scalar(select(func.count()).select_from(Assignment)) == 0
 
 
+def test_a_run_queued_before_the_round_closed_is_not_solved(
+    factory: sessionmaker[Session],
+) -> None:
+    """Jobs: closing a round while a run waits in the queue: the run is cancelled when a worker
+    takes it, and the round stays closed."""
+    round_id, _ = _round(factory)
+    run_id = _run(factory, round_id)
+    with transaction(factory) as session:
+        session.get_one(Round, round_id).status = RoundStatus.closed
+    assert jobs.execute_run(factory, run_id) == RunStatus.cancelled
+    with transaction(factory) as session:
+        assert session.get_one(Round, round_id).status == RoundStatus.closed
+        run = session.get_one(SolveRun, run_id)
+        assert run.status == RunStatus.cancelled
+        assert run.error is not None
+        assert "closed" in run.error
+
+
 def test_a_failing_solve_marks_the_run_failed_and_writes_nothing(
     factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
