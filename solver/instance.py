@@ -97,7 +97,8 @@ class Instance:
         self.max_commute = np.array([s.max_commute_minutes for s in students], dtype=np.float64)
         self.max_weekly_minutes = np.array(
             [
-                s.max_weekly_hours * 60 if s.max_weekly_hours is not None else np.inf
+                # Rounded as the checker does: 4.1 h * 60 is 245.99999999999997 in floats.
+                round(s.max_weekly_hours * 60, 6) if s.max_weekly_hours is not None else np.inf
                 for s in students
             ],
             dtype=np.float64,

@@ -47,7 +47,8 @@ class SolveOptions:
     # problem and seed always give the same solution.
     deterministic: bool = False
     log: bool = False
-    # False: skip community-mentor meetings (the flow alone: exact for the rest, a baseline).
+    # False: skip community-mentor meetings (the flow alone: exact for the rest, a baseline),
+    # except those that pins name, which always hold.
     community_mentors: bool = True
     # Placements of an earlier run: keep them where possible (see Previous).
     previous: tuple[Previous, ...] = ()

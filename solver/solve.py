@@ -330,7 +330,8 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
         hint: dict[int, Meeting],
         pinned: dict[int, int] = pinned_community,
     ) -> MentoringResult:
-        if not options.community_mentors:
+        if not options.community_mentors and not pinned:
+            # Meetings skipped, unless a pin names a community mentor: pins always hold (H9).
             return MentoringResult(pair=pair, meetings=(), proven=False, feasible=True, touched=0)
         movable = allowed
         if previous is not None:

@@ -14,6 +14,10 @@ from typing import Any
 
 import pytest
 
+from solver.check import check_solution
+from solver.problem import problem_from_dict
+from solver.solution import SolveOptions
+from solver.solve import solve
 from tests.solver.factories import (
     AGE_13,
     AGE_14,
@@ -682,6 +686,16 @@ def test_h6_max_weekly_hours(limit: float | None, placed: bool) -> None:
         }
 
 
+def test_h6_limit_that_floats_cannot_hold_exactly() -> None:
+    """H6: max_weekly_hours 4.1 is 246 minutes (4.1 * 60 is 245.99999999999997 in floats):
+    a 246-minute week fits, as the checker judges it."""
+    week = [weekly("tue", "15:00", "17:00"), weekly("thu", "15:00", "17:06")]  # 246 min
+    sol = solve_one(
+        student(id="s1", max_weekly_hours=4.1), opportunity(id="o1", slots=[slot(blocks=week)])
+    )
+    assert placed_at(sol, "s1") == "o1"
+
+
 # Weekly Tuesdays 2 h; dated blocks: Wed 2026-09-16 and Fri 2026-09-18 (week of Mon 09-14: 4 h)
 # and Wed 2026-09-23 (week of 09-21: 2 h). Weekly hours = 2 + 4 (busiest week) = 6: not
 # 2 + 6 (all dated blocks) nor 2 + 2 (the longest dated block).
@@ -1156,6 +1170,21 @@ def test_h9_pinned_community_mentor_holds() -> None:
     assert placed_at(sol, "s1") == "o1"
     assert community_mentor(sol, "s1") == "c2"
     assert mentorship(sol, "s2") is None
+
+
+def test_h9_pinned_community_mentor_holds_without_the_meeting_search() -> None:
+    """H9: with community-mentor meetings switched off (the flow alone), a pin naming a
+    community mentor still gets its meeting."""
+    doc = make_doc(
+        [student(id="s1", wants_mentor=True)],
+        [opportunity(id="o1")],
+        [mentor(id="c1", available=[weekly("wed", "16:00", "17:00")])],
+        pins=[{"student": "s1", "opportunity": "o1", "mentor": "c1"}],
+    )
+    options = SolveOptions(time_limit=10, workers=1, community_mentors=False)
+    sol = solve(problem_from_dict(doc), options).to_dict()
+    assert check_solution(doc, sol) == []
+    assert community_mentor(sol, "s1") == "c1"
 
 
 WEDNESDAY_SHIFT = [weekly("wed", "16:00", "17:00")]  # covers all of c1's hours below
