@@ -288,14 +288,25 @@ def _lock_student(session: Session, student: Student) -> None:
 
 def _lock_capacity(
     session: Session, opportunity: Opportunity, slot: Slot | None
-) -> tuple[int | None, int | None]:
+) -> tuple[int, int | None]:
     """Lock the opportunity and the slot whose seats are about to be counted; return their
-    capacities as stored now (opportunity, slot)."""
+    capacities as stored now (opportunity, slot). An opportunity without a capacity of its own
+    holds the sum of its slots' (the spec's H2 then says nothing more than the slots do, but
+    pins that name no slot still take one of those seats, H9)."""
     opp_capacity = session.execute(
         select(Opportunity.capacity)
         .where(Opportunity.id == opportunity.id)
         .with_for_update(key_share=True)
     ).scalar_one()
+    if opp_capacity is None:
+        opp_capacity = (
+            session.scalar(
+                select(func.coalesce(func.sum(Slot.capacity), 0)).where(
+                    Slot.opportunity_id == opportunity.id
+                )
+            )
+            or 0
+        )
     slot_capacity = None
     if slot is not None:
         slot_capacity = session.execute(
@@ -1075,14 +1086,13 @@ def pin(
                 f"H2: slot {slot.external_id} has {slot_capacity} seats and pins of other"
                 f" students already take {others}",
             )
-    if opp_capacity is not None:
-        others = _pinned_others(session, rnd, student, Pin.opportunity_id == opportunity.id)
-        if others >= opp_capacity:
-            raise PinRefused(
-                "H2",
-                f"H2: opportunity {opportunity.external_id} has capacity {opp_capacity} and"
-                f" pins of other students already take {others}",
-            )
+    others = _pinned_others(session, rnd, student, Pin.opportunity_id == opportunity.id)
+    if others >= opp_capacity:
+        raise PinRefused(
+            "H2",
+            f"H2: opportunity {opportunity.external_id} has {opp_capacity} places and"
+            f" pins of other students already take {others}",
+        )
     if mentor is not None:
         # A move counts these pins against the mentor's places (they are held for the pinned
         # students); pins that together want more places than the mentor has cannot all hold.
@@ -1493,22 +1503,20 @@ def _place(
             f"H2: slot {slot.external_id} of opportunity {opportunity.external_id} is full"
             f" ({in_slot} of {slot_capacity} seats taken)",
         )
-    in_opp = 0
-    if opp_capacity is not None:
-        in_opp = (
-            session.scalar(
-                select(func.count())
-                .select_from(Assignment)
-                .where(*others, Assignment.opportunity_id == opportunity.id)
-            )
-            or 0
+    in_opp = (
+        session.scalar(
+            select(func.count())
+            .select_from(Assignment)
+            .where(*others, Assignment.opportunity_id == opportunity.id)
         )
-        if in_opp >= opp_capacity:
-            raise MoveRefused(
-                "H2",
-                f"H2: opportunity {opportunity.external_id} is full ({in_opp} of its capacity"
-                f" {opp_capacity} taken over its slots)",
-            )
+        or 0
+    )
+    if in_opp >= opp_capacity:
+        raise MoveRefused(
+            "H2",
+            f"H2: opportunity {opportunity.external_id} is full ({in_opp} of its capacity"
+            f" {opp_capacity} taken over its slots)",
+        )
     # H9 for the others: free seats that other students' pins need, and that those students
     # do not hold yet, are not free.
     waiting = _waiting_pins(
@@ -1520,21 +1528,20 @@ def _place(
             f"H9: the free seats of slot {slot.external_id} are held for pinned students"
             f" {', '.join(waiting)}",
         )
-    if opp_capacity is not None:
-        waiting = _waiting_pins(
-            session,
-            rnd,
-            run,
-            student,
-            Pin.opportunity_id == opportunity.id,
-            Assignment.opportunity_id == opportunity.id,
+    waiting = _waiting_pins(
+        session,
+        rnd,
+        run,
+        student,
+        Pin.opportunity_id == opportunity.id,
+        Assignment.opportunity_id == opportunity.id,
+    )
+    if waiting and in_opp + len(waiting) >= opp_capacity:
+        raise MoveRefused(
+            "H9",
+            f"H9: the free places of opportunity {opportunity.external_id} are held for"
+            f" pinned students {', '.join(waiting)}",
         )
-        if waiting and in_opp + len(waiting) >= opp_capacity:
-            raise MoveRefused(
-                "H9",
-                f"H9: the free places of opportunity {opportunity.external_id} are held for"
-                f" pinned students {', '.join(waiting)}",
-            )
 
     # H8 under lock: a workplace mentor with a free place; H9 for the others: places that
     # other students' pins name, and that those students do not hold yet, are not free.

@@ -534,6 +534,30 @@ def test_h9_free_seats_held_for_pinned_students_refuse(session: Session, program
     _accepted(session, rnd, waiter, "a")
 
 
+def test_h9_a_pin_without_slot_holds_a_seat_of_an_opportunity_without_capacity(
+    session: Session, program: Program
+) -> None:
+    """H9: o1 (no capacity of its own) has slots a and b of one seat; s1 holds a, s3 is pinned
+    to o1 with no slot and not placed yet: b is held for s3, so s2 cannot take it, and s3
+    can."""
+    doc = make_doc(
+        [student(id="s1", priority=2), student(id="s2"), student(id="s3")],
+        [
+            opportunity(id="o1", slots=[slot(id="a"), slot(id="b")]),
+            opportunity(id="o2", slots=[slot(id="c", capacity=2)]),
+        ],
+        pins=[{"student": "s1", "opportunity": "o1", "slot": "a"}],
+    )
+    rnd = _setup(session, program, doc)
+    for who in ("s2", "s3"):  # both out of o1, into o2's two seats, not pinned
+        if _slot_of(session, rnd, who) != "c":
+            _accepted(session, rnd, who, "c", pin=False)
+    actions.pin(session, rnd, _st(session, rnd, "s3"), _opp(session, rnd, "o1"), user=None)
+    error = _refused(session, rnd, "s2", "b", "H9")
+    assert "held for pinned students s3" in str(error)
+    _accepted(session, rnd, "s3", "b")
+
+
 def _mentor_pin_round(session: Session, program: Program, capacities: dict[str, int]) -> Round:
     """s2 and s3 at o2; o1 requires a workplace mentor (`capacities` by mentor id, emp1); s3 is
     pinned to o1 with m1 but not moved there yet, so one place of m1 waits for s3."""
@@ -1186,7 +1210,12 @@ def test_h2_without_the_row_locks_the_race_overbooks(
     def no_lock(session: Session, opportunity: Opportunity, slot: Slot | None) -> Any:
         both_read.wait()
         assert slot is not None
-        return opportunity.capacity, slot.capacity
+        # The same capacities `_lock_capacity` returns (an opportunity without a capacity of
+        # its own holds its slots' seats), read without any lock.
+        places = opportunity.capacity
+        if places is None:
+            places = sum(sl.capacity for sl in opportunity.slots)
+        return places, slot.capacity
 
     monkeypatch.setattr(actions, "_lock_capacity", no_lock)
     assert _race(factory, *last_seat, None) == ["ok", "ok"]
