@@ -169,9 +169,14 @@ def test_generate_and_solve_on_a_real_timetable(tmp_path: Path, runner: CliRunne
     assert result.exit_code == 0, result.output
     solution = json.loads(out.read_text())
     assert check_solution(doc, solution) == []
-    for a in solution["assignments"]:
-        if a["travel_mode"] == "transit" and (a["student"], a["opportunity"]) in overrides:
-            assert a["travel_minutes"] == overrides[(a["student"], a["opportunity"])]
+    measured = [
+        a
+        for a in solution["assignments"]
+        if a["travel_mode"] == "transit" and (a["student"], a["opportunity"]) in overrides
+    ]
+    assert measured  # some placements travel at a timetable's time
+    for a in measured:
+        assert a["travel_minutes"] == overrides[(a["student"], a["opportunity"])]
 
 
 def test_bad_gtfs_feed_exit_2(tmp_path: Path, runner: CliRunner, round_file: Path) -> None:
