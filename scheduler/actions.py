@@ -125,11 +125,10 @@ from models import (
 from models.base import utcnow
 from scheduler.jobs import create_run
 from scheduler.rounds import round_header
-from solver.eligibility import compute_eligibility, pair_travel, refusal_codes
+from solver.eligibility import compute_eligibility, pair_trip, refusal_codes
 from solver.instance import Instance
 from solver.problem import Problem, parse_time, problem_from_dict
 from solver.problem import Student as PairStudent
-from solver.travel import origin, trip
 
 __all__ = [
     "RULE_OF_CODE",
@@ -627,11 +626,8 @@ def _student_problem(
 
 def _pair(session: Session, rnd: Round, student: Student, opportunity: Opportunity) -> _Pair:
     problem, rank = _pair_problem(session, rnd, student, opportunity)
-    st, op = problem.students[0], problem.opportunities[0]
-    overrides = pair_travel(problem, st.id, op.id, group=0 if problem.travel_groups else -1)
-    schools = {s.id: s for s in problem.schools}
-    best = trip(st, op, origin(st, schools, problem.round.summer), overrides)
-    return _Pair(inst=Instance(problem), student=st, trip=best, rank=rank)
+    inst = Instance(problem)
+    return _Pair(inst=inst, student=problem.students[0], trip=pair_trip(inst, 0, 0), rank=rank)
 
 
 def pair_refusals(

@@ -532,6 +532,16 @@ def pair_travel(
     return out
 
 
+def pair_trip(inst: Instance, student: int, opp: int) -> tuple[str, int] | None:
+    """The fastest usable mode and its minutes for one pair, by the same rules as the pass (the
+    student's own `travel` entries, then its group's, then the estimate); None: no mode goes."""
+    p = inst.problem
+    st, op = p.students[student], p.opportunities[opp]
+    overrides = pair_travel(p, st.id, op.id, group=int(inst.group_of[student]))
+    schools = {sc.id: sc for sc in p.schools}
+    return trip(st, op, origin(st, schools, p.round.summer), overrides)
+
+
 def refusal_codes(inst: Instance, student: int, opp: int, slot: int | None = None) -> list[str]:
     """Why `student` may not take `opp` (at `slot`, or at any of its slots): the reason codes
     of every rule it breaks, [] when allowed. The same rules as the pass above, for one pair:
@@ -556,9 +566,7 @@ def refusal_codes(inst: Instance, student: int, opp: int, slot: int | None = Non
         for code, rule in zip(OPPORTUNITY_REASONS, rules, strict=False)
         if bool(rule(inst, s, o)[0])
     ]
-    overrides = pair_travel(p, st.id, op.id, group=int(inst.group_of[student]))
-    schools = {sc.id: sc for sc in p.schools}
-    best = trip(st, op, origin(st, schools, p.round.summer), overrides)
+    best = pair_trip(inst, student, opp)
     if best is None:
         codes.append("no_transport_mode")
     elif best[1] > st.max_commute_minutes:
