@@ -604,11 +604,13 @@ def replace_travel_groups(
     be in `groups`). The round's version moves on (what a coordinator prepared against the old
     times is stale), and an `AuditEvent` records the change. A closed round is refused
     (`RoundClosedError`)."""
-    if rnd.status == RoundStatus.closed:
-        raise RoundClosedError(f"round {rnd.external_id!r} is closed")
     rid = rnd.id
-    # Serialise with imports and other measurements of the round.
-    session.execute(select(Round.id).where(Round.id == rid).with_for_update())
+    # Serialise with imports and other measurements of the round; the status as locked.
+    status = session.execute(
+        select(Round.status).where(Round.id == rid).with_for_update()
+    ).scalar_one()
+    if status == RoundStatus.closed:
+        raise RoundClosedError(f"round {rnd.external_id!r} is closed")
     g_ = TravelGroup.__table__.c
     old = [
         ident for ident, ext in _rows(session, rid, g_.id, g_.external_id) if ext.startswith(prefix)
