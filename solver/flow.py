@@ -46,14 +46,6 @@ class Level:
     cost: IntArray
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FlowResult:
-    feasible: bool
-    pair: IntArray  # per student: index of the chosen eligible pair, -1 if unplaced
-    mentor: IntArray  # per student: workplace mentor index, -1 if none
-    stages: int
-
-
 class Network:
     """Arcs of the layered network as parallel arrays, built once per solve."""
 

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-STATUSES: tuple[str, ...] = ("optimal", "feasible", "infeasible", "unknown")
 LEVELS: tuple[str, ...] = ("placed_weighted", "mentored", "preference_score", "travel_minutes")
 
 

@@ -21,10 +21,9 @@ from dataclasses import dataclass
 from typing import Final, TypeGuard
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from solver.problem import DAYS, KINDS, MODES
+
 FORMAT: Final = "wbl-problem/1"
-DAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-MODES: Final = ("walk", "bike", "transit", "car")
-KINDS: Final = ("internship", "apprenticeship", "pre_apprenticeship", "job_shadow", "co_op")
 
 _END_OF_DAY: Final = "24:00"
 # Every valid "HH:MM" from 00:00 to 23:59: one dict lookup per time instead of a regex.
