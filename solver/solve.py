@@ -110,6 +110,8 @@ def _pin_restrictions(
                     broken.append([k])  # community mentors go to students who want one (H8)
                 elif not opp.requires_mentor and not clusters_meet(p.students[s], p.mentors[mi]):
                     broken.append([k])  # the mentor's clusters and the student's do not meet
+                elif not opp.requires_mentor and not _meeting_slots(inst, elig, s, mi, rng, keep):
+                    broken.append([k])  # no allowed slot leaves the mentor a meeting time
                 elif table.get(s, mi) != mi:
                     broken.append([j for j in pins if p.pins[j].mentor is not None])
                 table[s] = mi
@@ -121,6 +123,23 @@ def _pin_restrictions(
             broken.append(list(pins))  # pins of one student that name different places
         allowed[rng] = keep[rng]
     return allowed, list(by_student), workplace, community, broken
+
+
+def _meeting_slots(
+    inst: Instance, elig: Eligibility, s: int, mi: int, rng: IntArray, keep: BoolArray
+) -> bool:
+    """Keep only the student's pairs whose slot leaves community mentor `mi` a meeting time
+    (H8: inside the mentor's hours, off the student's busy blocks and the slot's shifts): the
+    flow knows nothing of meetings, and would otherwise seat a pinned student where the pinned
+    mentor cannot meet them. False when no such pair is left."""
+    p = inst.problem
+    mentor, length = p.mentors[mi], p.round.mentor_meeting_minutes
+    busy = week_intervals(p.students[s].busy)
+    for j in rng[keep[rng]]:
+        blocks = week_intervals(inst.slots[int(elig.slot[j])].blocks)
+        if not meeting_starts(mentor, busy + blocks, length):
+            keep[j] = False
+    return bool(keep[rng].any())
 
 
 @dataclass(frozen=True, slots=True)

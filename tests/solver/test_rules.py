@@ -1172,6 +1172,34 @@ def test_h9_pinned_community_mentor_holds() -> None:
     assert mentorship(sol, "s2") is None
 
 
+def test_h9_pinned_community_mentor_chooses_the_slot_that_leaves_a_meeting() -> None:
+    """H9/H8: p is pinned to o1 with c1, who is free only Tuesday 15:00-16:00. o1's Tuesday slot
+    would take that hour, so p must take the Wednesday slot, though q (who can only take
+    Wednesday) then stays unplaced: the pin holds, and the round is not infeasible."""
+    doc = make_doc(
+        [
+            student(id="p", wants_mentor=True),
+            student(id="q", busy=[weekly("tue", "14:00", "18:00")]),
+        ],
+        [
+            opportunity(
+                id="o1",
+                slots=[
+                    slot(id="tue", blocks=[weekly("tue", "15:00", "17:00")]),
+                    slot(id="wed", blocks=[weekly("wed", "15:00", "17:00")]),
+                ],
+            )
+        ],
+        [mentor(id="c1", available=[weekly("tue", "15:00", "16:00")])],
+        pins=[{"student": "p", "opportunity": "o1", "mentor": "c1"}],
+    )
+    sol = solve_and_check(doc)
+    assert sol["status"] != "infeasible"
+    assert placement(sol, "p")["slot"] == "wed"
+    assert community_mentor(sol, "p") == "c1"
+    assert placement(sol, "q") is None
+
+
 def test_h9_pinned_community_mentor_holds_without_the_meeting_search() -> None:
     """H9: with community-mentor meetings switched off (the flow alone), a pin naming a
     community mentor still gets its meeting."""
