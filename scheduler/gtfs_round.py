@@ -49,15 +49,14 @@ from scheduler.transit import (
     service_period,
     transit_groups,
 )
-from solver.problem import Location
-from solver.travel import estimate_minutes, haversine_km
+from solver.problem import age_on, problem_from_dict
+from solver.travel import origin, trip
 
 __all__ = ["generate_round_on_feed"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-MODES: tuple[str, ...] = ("walk", "bike", "transit", "car")
 KM_PER_DEGREE = EARTH_RADIUS_M * math.pi / 180 / 1000
 # Schools sit a short walk from their stop; any closer and they would stand on the road.
 SCHOOL_OFFSET_KM = (0.08, 0.35)
@@ -267,43 +266,22 @@ def _school_days(start: dt.date, end: dt.date, holidays: Sequence[str]) -> list[
     return days
 
 
-def _age(birth: dt.date, on: dt.date) -> int:
-    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
-
-
-def _best_trip(
+def _pin_trip(
+    doc: Mapping[str, Any],
+    schools: Sequence[Mapping[str, Any]],
     student: Mapping[str, Any],
     opp: Mapping[str, Any],
-    origin: tuple[float, float],
-    transit: tuple[int | None] | None,
+    measured: Mapping[str, int | None],
 ) -> int | None:
-    """t(s, o) as the spec defines it, the least minutes over the student's usable modes, given
-    the transit override (`(minutes,)`, or None when there is none)."""
-    best: int | None = None
-    km = haversine_km(Location(lat=origin[0], lon=origin[1]), Location(**opp["location"]))
-    for mode in MODES:
-        if mode not in student.get("travel_modes", []):
-            continue
-        if mode == "transit" and transit is not None:
-            if transit[0] is None:
-                continue
-            minutes = transit[0]
-        elif mode == "transit" and not opp.get("transit_accessible", True):
-            continue
-        else:
-            minutes = estimate_minutes(km, mode)
-        best = minutes if best is None else min(best, minutes)
-    return best
-
-
-def _origin(
-    schools: Mapping[str, Mapping[str, Any]], summer: bool, student: Mapping[str, Any]
-) -> tuple[float, float]:
-    """The spec's origin: the school in term time, else home, else the school."""
-    school = schools.get(student.get("school", ""))
-    loc = school if school is not None and not summer else student.get("location") or school
-    assert loc is not None, f"student {student['id']} has neither a school nor a home"
-    return float(loc["lat"]), float(loc["lon"])
+    """t(s, o) by the solver's own rules (`solver.travel.trip` from the spec's origin), for one
+    pinned pair with its measured minutes by mode (`{}`: none)."""
+    problem = problem_from_dict(
+        {"round": doc["round"], "schools": schools, "students": [student], "opportunities": [opp]}
+    )
+    st, op = problem.students[0], problem.opportunities[0]
+    at = origin(st, {sc.id: sc for sc in problem.schools}, problem.round.summer)
+    best = trip(st, op, at, dict(measured))
+    return None if best is None else best[1]
 
 
 def _pins_still_hold(
@@ -313,29 +291,26 @@ def _pins_still_hold(
 ) -> list[dict[str, Any]]:
     """The pins whose trip is no longer than when the generator checked them (see the module
     docstring: H4 and H5 only get easier as the trip shrinks, nothing else moved)."""
-    summer = bool(doc["round"].get("summer", False))
-    schools = {s["id"]: s["location"] for s in doc["schools"]}
     students = {s["id"]: s for s in doc["students"]}
     opps = {o["id"]: o for o in doc["opportunities"]}
+    schools_before = [{"id": i, "name": i, "location": at} for i, at in old_schools.items()]
     # Transit times per group, looked up through the pinned student's group.
     groups = doc.get("travel_groups") or ()
     group_of = {sid: k for k, g in enumerate(groups) for sid in g["students"]}
     times = [
-        {t["opportunity"]: (t["minutes"],) for t in g["travel"] if t["mode"] == "transit"}
+        {t["opportunity"]: t["minutes"] for t in g["travel"] if t["mode"] == "transit"}
         for g in groups
     ]
     kept = []
     for pin in doc["pins"]:
         sid, oid = pin["student"], pin["opportunity"]
-        s_old, o_old = before["students"][sid], before["opportunities"][oid]
         # The generator checks pins with the spec's estimates alone (it pins no measured pair).
-        was = _best_trip(s_old, o_old, _origin(old_schools, summer, s_old), None)
-        now = _best_trip(
-            students[sid],
-            opps[oid],
-            _origin(schools, summer, students[sid]),
-            times[group_of[sid]].get(oid) if sid in group_of else None,
+        was = _pin_trip(
+            doc, schools_before, before["students"][sid], before["opportunities"][oid], {}
         )
+        group = times[group_of[sid]] if sid in group_of else {}
+        measured = {"transit": group[oid]} if oid in group else {}
+        now = _pin_trip(doc, doc["schools"], students[sid], opps[oid], measured)
         if was is not None and now is not None and now <= was:
             kept.append(pin)
     return kept
@@ -398,12 +373,12 @@ def generate_round_on_feed(
             slot["blocks"] = weekly + sorted(dated.values(), key=lambda b: b["date"])
     for student in doc["students"]:
         birth = dt.date.fromisoformat(student["birth_date"])
-        age = _age(birth, old_start)
+        age = age_on(birth, old_start)
         born = birth + dt.timedelta(days=shift)
         # Leap days can put the shifted birthday a day off; keep the age on the start date.
-        while _age(born, start) > age:
+        while age_on(born, start) > age:
             born += dt.timedelta(days=1)
-        while _age(born, start) < age:
+        while age_on(born, start) < age:
             born -= dt.timedelta(days=1)
         student["birth_date"] = born.isoformat()
 

@@ -214,3 +214,34 @@ def test_pruned_overrides_change_nothing(cairns: Feed, term: Doc) -> None:
         )
 
     assert placed(a) == placed(b)
+
+
+@pytest.mark.parametrize("seed", [3, 4, 5])
+def test_pins_kept_hold_and_pins_dropped_got_longer(cairns: Feed, seed: int) -> None:
+    """Pins survive the move onto the city only where the trip did not get longer: every kept
+    pin's pair is allowed by the solver's rules on the new round, every generator pin that was
+    dropped now travels longer (by the solver's own travel), and some pins are kept."""
+    from solver.eligibility import pair_trip, refusal_codes
+    from solver.instance import Instance
+
+    generated = generate_round(300, seed=seed)
+    moved = generate_round_on_feed(300, cairns, seed=seed)
+    old_inst = Instance(solver.load_problem(generated))
+    new_inst = Instance(solver.load_problem(moved))
+    kept = {(p["student"], p["opportunity"]) for p in moved["pins"]}
+    assert kept <= {(p["student"], p["opportunity"]) for p in generated["pins"]}
+    for p in generated["pins"]:
+        s, o = new_inst.student_ix[p["student"]], new_inst.opp_ix[p["opportunity"]]
+        now = pair_trip(new_inst, s, o)
+        was = pair_trip(
+            old_inst, old_inst.student_ix[p["student"]], old_inst.opp_ix[p["opportunity"]]
+        )
+        assert was is not None
+        if (p["student"], p["opportunity"]) in kept:
+            assert now is not None
+            assert now[1] <= was[1]
+            assert refusal_codes(new_inst, s, o) == []
+        else:
+            assert now is None or now[1] > was[1]
+    if seed == 3:
+        assert kept  # the rule keeps pins, not only drops them
