@@ -4,7 +4,8 @@ Benchmarks, demos and tests need rounds of any size that behave like the ones co
 face: more students than seats in the popular clusters, a school bell that ends the day at a
 fixed time, students who have no car, late shifts that 14- and 15-year-olds may not work,
 apprenticeships that need a workplace mentor. `generate_round` builds such a document from a
-seed alone (standard library only), so that the same arguments always give the same document.
+seed alone (Python's `random`; travel times by `solver.travel`, as the solver computes them), so
+that the same arguments always give the same document.
 
 The metro grows with the round: its radius, the number of schools, employers and community
 mentors all follow the number of students. Positions are drawn on a flat map in kilometres
@@ -22,6 +23,9 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
 
+from solver.problem import Location, format_time, parse_time
+from solver.travel import estimate_minutes, haversine_km
+
 __all__ = ["CLUSTERS", "generate_round"]
 
 FORMAT = "wbl-problem/1"
@@ -29,12 +33,6 @@ DAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEKDAYS: tuple[str, ...] = DAYS[:5]
 MODES: tuple[str, ...] = ("walk", "bike", "transit", "car")
 
-# The spec's travel estimate, repeated here so that pins are only emitted where the solver's
-# own commute rule (H4) and schedule rule (H5) will accept them.
-EARTH_RADIUS_KM = 6371.0088
-DETOUR = 1.3
-SPEED_KMH: dict[str, float] = {"walk": 4.8, "bike": 14.0, "transit": 18.0, "car": 35.0}
-OVERHEAD_MIN: dict[str, float] = {"walk": 0.0, "bike": 0.0, "transit": 10.0, "car": 5.0}
 
 CLUSTERS: tuple[str, ...] = (
     "health",
@@ -331,15 +329,6 @@ def _picker(weights: dict[Any, float]) -> _Picker:
     return _Picker(list(weights.items()))
 
 
-def _minutes(text: str) -> int:
-    hours, minutes = text.split(":")
-    return int(hours) * 60 + int(minutes)
-
-
-def _hhmm(minutes: int) -> str:
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"
-
-
 def _weekly(days: Sequence[str], start: str, end: str) -> list[dict[str, Any]]:
     return [{"day": day, "start": start, "end": end} for day in days]
 
@@ -350,18 +339,6 @@ def _years_before(day: dt.date, years: int) -> dt.date:
         return day.replace(year=day.year - years)
     except ValueError:
         return day.replace(year=day.year - years, day=28)
-
-
-def _haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, l1, p2, l2 = map(math.radians, (lat1, lon1, lat2, lon2))
-    h = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin((l2 - l1) / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(min(1.0, h)))
-
-
-def _estimate_minutes(distance_km: float, mode: str) -> int:
-    """The spec's estimate; the inner round keeps floating-point noise from adding a minute."""
-    raw = OVERHEAD_MIN[mode] + 60 * DETOUR * distance_km / SPEED_KMH[mode]
-    return math.ceil(round(raw, 6))
 
 
 def _width(count: int, least: int) -> int:
@@ -495,7 +472,7 @@ class _Generator:
             day = _weekly(WEEKDAYS, bell_start, bell_end)
             if self.rng.random() < 0.25:
                 # Early-release Wednesday for teacher collaboration: 90 minutes earlier.
-                day[2]["end"] = _hhmm(_minutes(bell_end) - 90)
+                day[2]["end"] = format_time(parse_time(bell_end) - 90)
             self.bells.append(day)
 
     # --- employers and opportunities -----------------------------------------------------------
@@ -1030,7 +1007,11 @@ class _Generator:
     def _travel(self, s: int, o: int, mode: str) -> int:
         lat, lon = self._origin(s)
         site = self.sites[o]
-        return _estimate_minutes(_haversine_km(lat, lon, site.lat, site.lon), mode)
+        # The solver's own estimate, so that pins are only emitted where its commute rule (H4)
+        # and schedule rule (H5) will accept them.
+        return estimate_minutes(
+            haversine_km(Location(lat=lat, lon=lon), Location(lat=site.lat, lon=site.lon)), mode
+        )
 
     def _can_take(self, s: int, o: int, slot: dict[str, Any]) -> bool:
         """H3-H7 for one student and one slot, without travel overrides (pins avoid those)."""
@@ -1061,13 +1042,13 @@ class _Generator:
                 if c["day"] != b["day"]:
                     continue
                 if (
-                    _minutes(b["start"]) - t < _minutes(c["end"])
-                    and _minutes(c["start"]) < _minutes(b["end"]) + t
+                    parse_time(b["start"]) - t < parse_time(c["end"])
+                    and parse_time(c["start"]) < parse_time(b["end"]) + t
                 ):
                     return False
         if any("date" in b for b in slot["blocks"]):
             return False  # weekly hours of dated blocks need a calendar; pins skip them
-        hours = sum(_minutes(b["end"]) - _minutes(b["start"]) for b in weekly) / 60
+        hours = sum(parse_time(b["end"]) - parse_time(b["start"]) for b in weekly) / 60
         if "max_weekly_hours" in student and hours > student["max_weekly_hours"]:
             return False
         if age < 16 and opp["kind"] != "job_shadow":
@@ -1075,11 +1056,11 @@ class _Generator:
             if hours > per_week:
                 return False
             for b in weekly:
-                if _minutes(b["start"]) < 7 * 60 or _minutes(b["end"]) > latest:
+                if parse_time(b["start"]) < 7 * 60 or parse_time(b["end"]) > latest:
                     return False
                 if b["day"] in WEEKDAYS:
                     day_minutes = sum(
-                        _minutes(c["end"]) - _minutes(c["start"])
+                        parse_time(c["end"]) - parse_time(c["start"])
                         for c in weekly
                         if c["day"] == b["day"]
                     )
