@@ -53,7 +53,15 @@ import numpy as np
 import numpy.typing as npt
 
 from solver.problem import Location
-from solver.travel import estimate_matrix, haversine_km, haversine_pairs
+from solver.travel import (
+    DETOUR,
+    EARTH_RADIUS_KM,
+    SPEED_KMH,
+    UNREACHABLE,
+    estimate_matrix,
+    haversine_km,
+    haversine_pairs,
+)
 
 __all__ = [
     "UNREACHABLE",
@@ -78,11 +86,8 @@ IntArray = npt.NDArray[np.int64]
 Int32Array = npt.NDArray[np.int32]
 BoolArray = npt.NDArray[np.bool_]
 
-# The spec's sphere (haversine radius 6371.0088 km), so distances agree with the estimates.
-EARTH_RADIUS_M: Final = 6_371_008.8
-# A trip transit cannot make, in the integer matrices: the largest int32, as in solver.travel, so
-# that a comparison such as `minutes <= max_commute` fails safely rather than passing.
-UNREACHABLE: Final = int(np.iinfo(np.int32).max)
+# The spec's sphere, so distances agree with the estimates.
+EARTH_RADIUS_M: Final = 1000 * EARTH_RADIUS_KM
 # "Never", in seconds, inside the router: far below int32 overflow even with walks added to it.
 _NEVER: Final = 1 << 30
 DAY_SECONDS: Final = 86_400
@@ -103,8 +108,8 @@ class TransitOptions:
     """How a rider is modelled; see the module docstring for why each default was chosen."""
 
     walk_radius_m: float = 800.0
-    walk_speed_kmh: float = 4.8
-    detour: float = 1.3
+    walk_speed_kmh: float = SPEED_KMH["walk"]  # the spec's walking, for the legs to and from stops
+    detour: float = DETOUR
     transfer_radius_m: float = 250.0
     transfer_minutes: int = 2
     step_minutes: int = 5
