@@ -127,7 +127,9 @@ from scheduler.jobs import create_run
 from scheduler.rounds import round_header
 from solver.eligibility import compute_eligibility, pair_trip, refusal_codes
 from solver.instance import Instance
-from solver.problem import Problem, parse_time, problem_from_dict
+from solver.mentoring import meeting_starts, week_intervals
+from solver.problem import Mentor as SolverMentor
+from solver.problem import Problem, parse_blocks, parse_time, problem_from_dict
 from solver.problem import Student as PairStudent
 
 __all__ = [
@@ -958,21 +960,17 @@ def _run_keeps_the_round(session: Session, rnd: Round, run: SolveRun) -> None:
 
 
 def _meeting_fits(rnd: Round, mentor: Mentor, student: Student, slot: Slot | None) -> bool:
-    """A community mentor has a free weekly meeting with the student (H8): on the 15-minute
-    grid, inside an available block, clear of the student's busy blocks and shifts."""
-    length = rnd.mentor_meeting_minutes
-    taken: list[tuple[str, int, int]] = [
-        (b["day"], parse_time(b["start"]), parse_time(b["end"]))
-        for b in [*student.busy, *(slot.blocks if slot is not None else ())]
-        if "day" in b
-    ]
-    for b in mentor.available:
-        start, end = parse_time(b["start"]), parse_time(b["end"])
-        first = -(-start // 15) * 15
-        for t in range(first, end - length + 1, 15):
-            if not any(d == b["day"] and t < e and s < t + length for d, s, e in taken):
-                return True
-    return False
+    """A community mentor has a free weekly meeting with the student (H8), by the solver's own
+    rule (`solver.mentoring.meeting_starts`): on the 15-minute grid, inside an available block,
+    clear of the student's busy blocks and the slot's shifts."""
+    available = SolverMentor(
+        id=mentor.external_id,
+        name=mentor.name,
+        capacity=mentor.capacity,
+        available=parse_blocks(mentor.available),
+    )
+    busy = week_intervals(parse_blocks([*student.busy, *(slot.blocks if slot else ())]))
+    return bool(meeting_starts(available, busy, rnd.mentor_meeting_minutes))
 
 
 def _check_pin_mentor(

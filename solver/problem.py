@@ -233,7 +233,8 @@ def _block(raw: Mapping[str, Any]) -> Block:
     )
 
 
-def _blocks(raw: Sequence[Mapping[str, Any]] | None) -> tuple[Block, ...]:
+def parse_blocks(raw: Sequence[Mapping[str, Any]] | None) -> tuple[Block, ...]:
+    """Blocks of a document (`{"day"|"date", "start", "end"}`) as `Block`s."""
     return tuple(_block(b) for b in raw or ())
 
 
@@ -266,7 +267,7 @@ def problem_from_dict(doc: Mapping[str, Any]) -> Problem:
             max_commute_minutes=s.get("max_commute_minutes", 60),
             clusters=_tuple(s.get("clusters")),
             credentials=_tuple(s.get("credentials")),
-            busy=_blocks(s.get("busy")),
+            busy=parse_blocks(s.get("busy")),
             preferences=_tuple(s.get("preferences")),
             priority=int(s.get("priority", 0)),
             groups=_tuple(s.get("groups")),
@@ -289,7 +290,9 @@ def problem_from_dict(doc: Mapping[str, Any]) -> Problem:
             cluster=o["cluster"],
             location=_location(o["location"]),  # type: ignore[arg-type]
             slots=tuple(
-                Slot(id=sl["id"], capacity=int(sl["capacity"]), blocks=_blocks(sl.get("blocks")))
+                Slot(
+                    id=sl["id"], capacity=int(sl["capacity"]), blocks=parse_blocks(sl.get("blocks"))
+                )
                 for sl in o.get("slots") or ()
             ),
             transit_accessible=bool(o.get("transit_accessible", True)),
@@ -310,7 +313,7 @@ def problem_from_dict(doc: Mapping[str, Any]) -> Problem:
             employer=m.get("employer"),
             clusters=_tuple(m.get("clusters")),
             capacity=int(m.get("capacity", 0)),
-            available=_blocks(m.get("available")),
+            available=parse_blocks(m.get("available")),
             virtual=bool(m.get("virtual", False)),
         )
         for m in doc.get("mentors") or ()

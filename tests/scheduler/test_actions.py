@@ -715,6 +715,27 @@ def test_pin_mentor_rules_and_conflicting_pins(session: Session, program: Progra
         actions.pin(session, rnd, s2, o1, a, user=None)
 
 
+def test_pin_community_mentor_needs_a_meeting_time(session: Session, program: Program) -> None:
+    """H8 pins: a community mentor free only while the student is busy (or in the slot's
+    shift) is refused; one free after it is accepted."""
+    doc = make_doc(
+        [student(id="s1", wants_mentor=True, busy=[weekly("mon", "15:00", "16:30")])],
+        [opportunity(id="o1", slots=[slot(id="a", blocks=[weekly("tue", "15:00", "17:00")])])],
+        [
+            mentor(id="busy", available=[weekly("mon", "15:00", "16:30")]),
+            mentor(id="shift", available=[weekly("tue", "16:00", "17:00")]),
+            mentor(id="free", available=[weekly("mon", "16:15", "17:00")]),
+        ],
+    )
+    rnd = _setup(session, program, doc)
+    s1, o1, a = _st(session, rnd, "s1"), _opp(session, rnd, "o1"), _sl(session, rnd, "a")
+    for who in ("busy", "shift"):
+        with pytest.raises(PinRefused, match="has no free 30-minute meeting time") as caught:
+            actions.pin(session, rnd, s1, o1, a, mentor=_mentor(session, rnd, who), user=None)
+        assert caught.value.rule == "H8"
+    actions.pin(session, rnd, s1, o1, a, mentor=_mentor(session, rnd, "free"), user=None)
+
+
 def test_forbid_adds_the_pair_and_unplaces_the_student(
     session: Session, program: Program, coordinator: User
 ) -> None:
