@@ -92,6 +92,17 @@ def forbidden_pair(inst: Instance, s: IntArray, o: IntArray) -> BoolArray:
     return np.isin(s * inst.n_opps + o, inst.forbidden_keys)
 
 
+# The H3 rules in the order of OPPORTUNITY_REASONS (the pass and one-pair checks share them).
+H3_RULES = (
+    too_young,
+    grade_too_low,
+    missing_credential,
+    not_accepted,
+    hazardous_minor,
+    forbidden_pair,
+)
+
+
 # --- H4: commute --------------------------------------------------------------------------------
 
 
@@ -343,12 +354,7 @@ class _Pass:
         inst = self.inst
         minutes, mode = commute(inst, self.estimates, self.overrides, s, o)
         fails = [
-            too_young(inst, s, o),
-            grade_too_low(inst, s, o),
-            missing_credential(inst, s, o),
-            not_accepted(inst, s, o),
-            hazardous_minor(inst, s, o),
-            forbidden_pair(inst, s, o),
+            *(rule(inst, s, o) for rule in H3_RULES),
             minutes == UNREACHABLE,
             (minutes != UNREACHABLE) & (minutes > inst.max_commute[s]),
         ]
@@ -553,17 +559,9 @@ def refusal_codes(inst: Instance, student: int, opp: int, slot: int | None = Non
     codes: list[str] = []
     if st.clusters and op.cluster not in st.clusters and op.id not in st.preferences:
         codes.append("no_cluster_match")
-    rules = (
-        too_young,
-        grade_too_low,
-        missing_credential,
-        not_accepted,
-        hazardous_minor,
-        forbidden_pair,
-    )
     codes += [
         code
-        for code, rule in zip(OPPORTUNITY_REASONS, rules, strict=False)
+        for code, rule in zip(_COUNTED_RULES, H3_RULES, strict=True)
         if bool(rule(inst, s, o)[0])
     ]
     best = pair_trip(inst, student, opp)
