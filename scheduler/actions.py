@@ -1652,6 +1652,19 @@ def _waiting_pins(
     return list(session.scalars(stmt))
 
 
+def _take_out(
+    session: Session, run: SolveRun, student: Student, current: Assignment, reason: dict[str, Any]
+) -> None:
+    """Remove the student's placement from the run: unplaced for `reason`, metrics updated (a
+    community mentorship, if any, stays)."""
+    mentorship = _mentorship(session, run, student)
+    held_before = _held(current, mentorship)
+    session.delete(current)
+    session.add(Unplaced(run_id=run.id, student_id=student.id, reasons=[reason]))
+    session.flush()
+    _edited(session, run, student, held_before, _held(None, mentorship))
+
+
 def unplace(
     session: Session,
     rnd: Round,
@@ -1686,12 +1699,7 @@ def unplace(
     notes = [f"unpinned from {_where(session, p.opportunity_id, p.slot_id)}" for p in pins]
     for p in pins:
         session.delete(p)
-    mentorship = _mentorship(session, run, student)
-    held_before = _held(current, mentorship)
-    session.delete(current)
-    session.add(Unplaced(run_id=run.id, student_id=student.id, reasons=[dict(_UNPLACED_BY_HAND)]))
-    session.flush()
-    _edited(session, run, student, held_before, _held(None, mentorship))
+    _take_out(session, run, student, current, dict(_UNPLACED_BY_HAND))
     return _record(
         session,
         rnd,
@@ -1751,18 +1759,12 @@ def forbid(
         current = _current(session, run, student)
         if current is not None and current.opportunity_id == opportunity.id:
             before["placement"] = _placement(session, current)
-            held_before = _held(current, _mentorship(session, run, student))
-            session.delete(current)
-            session.add(
-                Unplaced(
-                    run_id=run.id,
-                    student_id=student.id,
-                    reasons=[{"code": "forbidden", "detail": "forbidden by a coordinator"}],
-                )
-            )
-            session.flush()
-            _edited(
-                session, run, student, held_before, _held(None, _mentorship(session, run, student))
+            _take_out(
+                session,
+                run,
+                student,
+                current,
+                {"code": "forbidden", "detail": "forbidden by a coordinator"},
             )
             notes.append(f"removed the student's placement there from run {run.id}")
         elif current is None and not already:
