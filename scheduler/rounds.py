@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 from sqlalchemy import delete, insert, select, update
@@ -615,7 +615,7 @@ def replace_travel_groups(
     old = [
         ident for ident, ext in _rows(session, rid, g_.id, g_.external_id) if ext.startswith(prefix)
     ]
-    for chunk in _chunks(old):
+    for chunk in chunks(old):
         session.execute(
             update(Student)
             .where(Student.round_id == rid, Student.travel_group_id.in_(chunk))
@@ -674,7 +674,8 @@ def replace_travel_groups(
     return len(times)
 
 
-def _chunks(ids: Sequence[int], size: int = 500) -> Iterable[Sequence[int]]:
+def chunks(ids: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
+    """`ids` in pieces small enough for an `IN (...)` list on every backend."""
     for a in range(0, len(ids), size):
         yield ids[a : a + size]
 

@@ -58,7 +58,7 @@ from models import (
     User,
 )
 from models.base import Base
-from scheduler.rounds import PROBLEM_FORMAT, _ids, export_round, import_round
+from scheduler.rounds import PROBLEM_FORMAT, _ids, chunks, export_round, import_round
 from scheduler.tables.reading import RawTable, Source, TableIssue, TablesError, read_table
 from scheduler.tables.spec import END_OF_DAY, KIND_ORDER, KINDS, TableKind, shown
 from solver import ProblemError, load_problem
@@ -68,7 +68,6 @@ __all__ = ["BELLS_SOURCE", "FileReport", "ImportReport", "create_round", "import
 # The mark on busy blocks that came from a school's bell schedule.
 BELLS_SOURCE: Final = "bells"
 # IN lists stay under every backend's parameter limit (SQLite's is 32,766 since 3.32).
-_CHUNK: Final = 500
 
 _BAD: Final = object()  # a cell that did not parse: reported once, never checked further
 
@@ -986,7 +985,7 @@ class _Import:
                     select(Preference.student_id).where(Preference.round_id == self.rid).distinct()
                 )
             )
-            for chunk in _chunks(sorted(listed & having)):
+            for chunk in chunks(sorted(listed & having)):
                 self.session.execute(
                     delete(Preference).where(Preference.student_id.in_(chunk)),
                     execution_options={"synchronize_session": False},
@@ -1072,7 +1071,7 @@ class _Import:
         if blocked:
             return
         table = model.__table__
-        for chunk in _chunks(sorted(ext_of)):
+        for chunk in chunks(sorted(ext_of)):
             self.session.execute(
                 delete(model).where(table.c.id.in_(chunk)),
                 execution_options={"synchronize_session": False},
@@ -1109,7 +1108,7 @@ class _Import:
         found: dict[int, str] = {}
         for column, why in checks:
             table = column.table
-            for chunk in _chunks(ids):
+            for chunk in chunks(ids):
                 if "run_id" in table.c:
                     stmt = select(column, func.min(table.c.run_id)).where(column.in_(chunk))
                 else:
@@ -1190,8 +1189,3 @@ def _update(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> 
     session.execute(
         stmt, [{"pk_": row["id"], **{f"v_{name}": row[name] for name in names}} for row in rows]
     )
-
-
-def _chunks(ids: list[Any]) -> Iterator[list[Any]]:
-    for start in range(0, len(ids), _CHUNK):
-        yield ids[start : start + _CHUNK]
