@@ -21,7 +21,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import platform
 import re
 import shlex
 import signal
@@ -30,10 +29,10 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench.machine import machine as describe_machine
 from bench.run_one import METHODS
 from scheduler.generate import generate_round
 from solver import check_solution, load_problem
@@ -264,34 +263,9 @@ def check(run: Run, problem_doc: dict[str, Any]) -> None:
 
 
 def machine() -> str:
-    """nproc, CPU, memory, and the versions that matter."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory = ""
-    try:
-        kb = int(Path("/proc/meminfo").read_text().split()[1])
-        memory = f", {kb / 1024**2:.0f} GB RAM"
-    except (OSError, ValueError, IndexError):
-        pass
-
-    def version(name: str) -> str:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return "absent"
-
-    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (
-        f"nproc {nproc} ({cpu}{memory}); {platform.system()} {platform.release()}; "
-        f"Python {platform.python_version()}; ortools {version('ortools')}, "
-        f"numpy {version('numpy')}, matching {version('matching')}"
-    )
+    """CPU, memory, OS and the versions that matter, on one line."""
+    about = describe_machine(("ortools", "numpy", "matching"))
+    return "; ".join(f"{key} {value}" for key, value in about.items())
 
 
 def code_version() -> str:

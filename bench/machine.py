@@ -5,11 +5,20 @@ from __future__ import annotations
 import os
 import platform
 import sqlite3
-from importlib.metadata import version
+from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 
 
-def machine() -> dict[str, str]:
+def version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "absent"
+
+
+def machine(packages: Sequence[str] = ("sqlalchemy",)) -> dict[str, str]:
+    """CPU, memory, OS, Python, SQLite and the versions of `packages`."""
     cpu = platform.processor() or platform.machine()
     memory = ""
     try:
@@ -29,5 +38,5 @@ def machine() -> dict[str, str]:
         "os": platform.platform(),
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
-        "sqlalchemy": version("sqlalchemy"),
+        **{package: version(package) for package in packages},
     }
