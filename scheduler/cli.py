@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -23,13 +22,14 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import Program, Round, RoundStatus, SolveRun
+from models import Round, RoundStatus, SolveRun
 from models.solve import RunStatus
 from scheduler.actions import ActionRefused, choose_run, publish
 from scheduler.cli_tables import tables
 from scheduler.db import (
     DEFAULT_PROGRAM,
     connect,
+    find_round,
     get_or_create_program,
     transaction,
     upgrade_database,
@@ -45,6 +45,7 @@ from scheduler.rounds import (
     replace_travel_groups,
     solution_from_run,
 )
+from scheduler.tables.exporting import atomic_write
 from scheduler.transit import GROUP_PREFIX, Feed, GTFSError, load_feed, with_transit_groups
 from solver import (
     Previous,
@@ -67,16 +68,9 @@ QUEUED_HINT = 10.0
 
 def write_json(path: Path, doc: Any) -> None:
     """Write atomically: a reader never sees half a file, and a failure leaves the old one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, ensure_ascii=False, separators=(",", ":"))
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as stream:
+        stream.write(json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        stream.write(b"\n")
 
 
 def _read_problem_or_exit(path: Path) -> Problem:
@@ -331,11 +325,7 @@ PROGRAM_OPTION = click.option(
 
 
 def _find_round(session: Session, program: str, round_id: str) -> Round:
-    rnd = session.scalar(
-        select(Round)
-        .join(Program, Round.program_id == Program.id)
-        .where(Program.slug == program, Round.external_id == round_id)
-    )
+    rnd = find_round(session, program, round_id)
     if rnd is None:
         click.echo(f"no round {round_id!r} in program {program!r}", err=True)
         sys.exit(EXIT_BAD_INPUT)

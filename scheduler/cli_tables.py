@@ -20,11 +20,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import Program, Round
-from scheduler.db import DEFAULT_PROGRAM, connect, get_or_create_program, transaction
+from models import Round
+from scheduler.db import DEFAULT_PROGRAM, connect, find_round, get_or_create_program, transaction
 from scheduler.rounds import RoundExistsError
 from scheduler.tables import (
     KIND_ORDER,
@@ -69,11 +68,7 @@ def _factory(ctx: click.Context) -> sessionmaker[Session]:
 
 
 def _round(session: Session, program_slug: str, round_id: str) -> Round:
-    rnd = session.scalar(
-        select(Round)
-        .join(Program, Round.program_id == Program.id)
-        .where(Program.slug == program_slug, Round.external_id == round_id)
-    )
+    rnd = find_round(session, program_slug, round_id)
     if rnd is None:
         _fail(
             [

@@ -13,9 +13,16 @@ from contextlib import contextmanager
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import Program, database_url, make_engine, make_session_factory
+from models import Program, Round, database_url, make_engine, make_session_factory
 
-__all__ = ["DEFAULT_PROGRAM", "connect", "get_or_create_program", "transaction", "upgrade_database"]
+__all__ = [
+    "DEFAULT_PROGRAM",
+    "connect",
+    "find_round",
+    "get_or_create_program",
+    "transaction",
+    "upgrade_database",
+]
 
 # The program that commands work in when none is named (`wbl import-round` without --program).
 DEFAULT_PROGRAM = "default"
@@ -49,3 +56,12 @@ def get_or_create_program(session: Session, slug: str, name: str | None = None) 
         session.add(program)
         session.flush()
     return program
+
+
+def find_round(session: Session, program_slug: str, round_id: str) -> Round | None:
+    """The round with external id `round_id` of the program `program_slug`, if any."""
+    return session.scalar(
+        select(Round)
+        .join(Program, Round.program_id == Program.id)
+        .where(Program.slug == program_slug, Round.external_id == round_id)
+    )

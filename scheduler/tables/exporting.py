@@ -57,6 +57,7 @@ __all__ = [
     "ExportReport",
     "NoRunError",
     "assignment_rows",
+    "atomic_write",
     "choose_run",
     "document_tables",
     "export_assignments",
@@ -372,7 +373,7 @@ class _XlsxBook:
 
 
 @contextmanager
-def _atomic(path: Path) -> Iterator[IO[bytes]]:
+def atomic_write(path: Path) -> Iterator[IO[bytes]]:
     """Write `path` through a temporary file: readers never see half an export."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -425,7 +426,7 @@ def export_assignments(
         report.groups.append(group)
 
     if suffix == ".csv":
-        with _atomic(dest) as raw, _text(raw) as stream:
+        with atomic_write(dest) as raw, _text(raw) as stream:
             sink = _CsvSink(stream, header)
             last: str | None = None
             for group, _label, row in rows:
@@ -446,10 +447,10 @@ def export_assignments(
             report.rows += 1
         if not report.groups:
             book.new_sheet("assignments", header)
-        with _atomic(dest) as raw:
+        with atomic_write(dest) as raw:
             book.save(raw)
     elif suffix == ".zip":
-        with _atomic(dest) as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zf:
+        with atomic_write(dest) as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zf:
             _write_groups(rows, header, by, report, lambda name: zf.open(name, "w"))
     elif suffix == "" or dest.is_dir():
         dest.mkdir(parents=True, exist_ok=True)
@@ -534,7 +535,7 @@ def write_table(
         book.save(stream)
 
     if isinstance(dest, Path):
-        with _atomic(dest) as stream:
+        with atomic_write(dest) as stream:
             emit(stream)
     else:
         emit(dest)
