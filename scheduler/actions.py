@@ -30,8 +30,8 @@ Decisions, where the format leaves a choice:
   opportunity, slot) and the assignment becomes `pinned`, so a re-solve keeps it (the solver
   treats pins as hard constraints). `pin=False` moves without pinning (status `proposed`).
 - A workplace mentor is picked when the opportunity requires one and none is given: the
-  student's current mentor if it still fits, else the first (by id) with a free place. A place
-  is free when neither the run's other students hold it nor a pin of another student, not yet
+  student's current mentor if it still fits, else the first (by external id) with a free
+  place. A place is free when neither the run's other students hold it nor a pin of another student, not yet
   honoured in the run, names the mentor: a re-solve must give that student the mentor (H9),
   just as seats are held for students pinned to a slot. A mentor named by the coordinator whose
   only free places are held that way is refused (H9).
@@ -473,10 +473,9 @@ def _student_problem(
     opportunities: Sequence[Opportunity],
     *,
     ranked: set[int],
-    mentors: bool = True,
 ) -> Problem:
-    """A `Problem` of one student and the given opportunities, with what the rules read of
-    them: slots, employers (and their workplace mentors, with `mentors`), whether each accepts
+    """A `Problem` of one student and the given opportunities, with what the H3-H7 rules read
+    of them: slots, employers, whether each accepts
     the student, the student's travel overrides, travel group times and forbidden pairs.
     `ranked`: the opportunities (ids) in the student's preferences; only whether one is ranked
     matters to the rules (it lets an opportunity outside the clusters in). A few queries,
@@ -546,13 +545,6 @@ def _student_problem(
         slots[sl.opportunity_id].append(
             {"id": sl.external_id, "capacity": sl.capacity, "blocks": list(sl.blocks)}
         )
-    workplace = (
-        session.scalars(
-            select(Mentor).where(Mentor.employer_id.in_(employer_ids)).order_by(Mentor.id)
-        ).all()
-        if mentors
-        else []
-    )
     doc: dict[str, Any] = {
         "round": round_header(rnd),
         "schools": schools,
@@ -601,19 +593,8 @@ def _student_problem(
             }
             for o in opportunities
         ],
-        "mentors": [
-            {
-                "id": m.external_id,
-                "name": m.name,
-                "employer": employer_ext[m.employer_id],
-                "clusters": list(m.clusters),
-                "capacity": m.capacity,
-                "available": list(m.available),
-                "virtual": m.virtual,
-            }
-            for m in workplace
-            if m.employer_id is not None
-        ],
+        # Mentors (H8) are checked against the database under lock, not here.
+        "mentors": [],
         "travel": travel,
         "travel_groups": (
             [{"id": "group", "students": [student.external_id], "travel": group_times}]
@@ -1818,7 +1799,7 @@ def _forbidden_reasons(
         still = dict.fromkeys(needed, False)
         for a in range(0, len(candidates), _RECHECK_BLOCK):
             block = candidates[a : a + _RECHECK_BLOCK]
-            problem = _student_problem(session, rnd, student, block, ranked=ranked, mentors=False)
+            problem = _student_problem(session, rnd, student, block, ranked=ranked)
             inst = Instance(problem)
             allowed = {int(inst.slot_opp[sl]) for sl in compute_eligibility(inst).slot}
             still["capacity_taken"] = still.get("capacity_taken", False) or bool(allowed)
