@@ -29,12 +29,12 @@ Decisions, where the format leaves a choice:
 - A manual move or placement is pinned: it adds a `Pin` of the round for (student,
   opportunity, slot) and the assignment becomes `pinned`, so a re-solve keeps it (the solver
   treats pins as hard constraints). `pin=False` moves without pinning (status `proposed`).
-- A workplace mentor is picked when the opportunity requires one and none is given: the
-  student's current mentor if it still fits, else the first (by external id) with a free
-  place. A place is free when neither the run's other students hold it nor a pin of another student, not yet
-  honoured in the run, names the mentor: a re-solve must give that student the mentor (H9),
-  just as seats are held for students pinned to a slot. A mentor named by the coordinator whose
-  only free places are held that way is refused (H9).
+- A workplace mentor is picked when the opportunity requires one and none is given: the student's
+  current mentor if it still fits, else the first (by external id) with a free place. A place is
+  free when neither the run's other students hold it nor a pin of another student, not yet
+  honoured in the run, names the mentor: a re-solve must give that student the mentor (H9), just
+  as seats are held for students pinned to a slot. A mentor named by the coordinator whose only
+  free places are held that way is refused (H9).
 - A community mentorship that the move makes impossible (its meeting overlaps a shift of the
   new slot, or the student now has a workplace mentor) is dropped, with a note in the outcome
   and the audit, rather than refusing the move; a pin naming that mentor refuses it (H9).
