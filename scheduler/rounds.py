@@ -171,8 +171,7 @@ def import_round(session: Session, doc: Mapping[str, Any], program: Program) -> 
     _insert(session, Employer, [_employer_row(e, rid) for e in doc["employers"]])
     employers = _ids(session, Employer, rid)
     groups = doc.get("travel_groups") or ()
-    _insert(session, TravelGroup, [{"round_id": rid, "external_id": g["id"]} for g in groups])
-    group_ids = _ids(session, TravelGroup, rid)
+    group_ids = _insert_travel_groups(session, rid, groups)
     group_of = {sid: group_ids[g["id"]] for g in groups for sid in g["students"]}
     _insert(session, Student, [_student_row(s, rid, schools, group_of) for s in doc["students"]])
     students = _ids(session, Student, rid)
@@ -236,21 +235,7 @@ def import_round(session: Session, doc: Mapping[str, Any], program: Program) -> 
             for t in doc.get("travel") or ()
         ],
     )
-    _insert(
-        session,
-        TravelGroupTime,
-        [
-            {
-                "round_id": rid,
-                "group_id": group_ids[g["id"]],
-                "opportunity_id": opportunities[t["opportunity"]],
-                "mode": t["mode"],
-                "minutes": t["minutes"],
-            }
-            for g in groups
-            for t in g.get("travel") or ()
-        ],
-    )
+    _insert_group_times(session, rid, groups, group_ids, opportunities)
     _insert(
         session,
         Pin,
@@ -624,10 +609,8 @@ def replace_travel_groups(
         )
         session.execute(delete(TravelGroupTime).where(TravelGroupTime.group_id.in_(chunk)))
         session.execute(delete(TravelGroup).where(TravelGroup.id.in_(chunk)))
-    _insert(session, TravelGroup, [{"round_id": rid, "external_id": g["id"]} for g in groups])
-    group_ids = _ids(session, TravelGroup, rid)
+    group_ids = _insert_travel_groups(session, rid, groups)
     students = _ids(session, Student, rid)
-    opportunities = _ids(session, Opportunity, rid)
     members = [
         {"id": students[sid], "travel_group_id": group_ids[g["id"]]}
         for g in groups
@@ -635,18 +618,7 @@ def replace_travel_groups(
     ]
     if members:
         session.execute(update(Student), members)  # by primary key, in batches
-    times = [
-        {
-            "round_id": rid,
-            "group_id": group_ids[g["id"]],
-            "opportunity_id": opportunities[t["opportunity"]],
-            "mode": t["mode"],
-            "minutes": t["minutes"],
-        }
-        for g in groups
-        for t in g.get("travel") or ()
-    ]
-    _insert(session, TravelGroupTime, times)
+    times = _insert_group_times(session, rid, groups, group_ids, _ids(session, Opportunity, rid))
     session.execute(
         update(Round).where(Round.id == rid).values(version=Round.version + 1),
         execution_options={"synchronize_session": False},
@@ -663,7 +635,7 @@ def replace_travel_groups(
                 "prefix": prefix,
                 "groups": len(groups),
                 "members": len(members),
-                "times": len(times),
+                "times": times,
                 "replaced_groups": len(old),
                 **(detail or {}),
             },
@@ -671,6 +643,37 @@ def replace_travel_groups(
     )
     session.flush()
     session.expire_all()  # bulk writes bypassed the loaded objects
+    return times
+
+
+def _insert_travel_groups(
+    session: Session, rid: int, groups: Sequence[Mapping[str, Any]]
+) -> dict[str, int]:
+    """Insert the groups' rows; every group of the round by external id -> surrogate id."""
+    _insert(session, TravelGroup, [{"round_id": rid, "external_id": g["id"]} for g in groups])
+    return _ids(session, TravelGroup, rid)
+
+
+def _insert_group_times(
+    session: Session,
+    rid: int,
+    groups: Sequence[Mapping[str, Any]],
+    group_ids: Mapping[str, int],
+    opportunities: Mapping[str, int],
+) -> int:
+    """Insert the groups' measured times; how many."""
+    times = [
+        {
+            "round_id": rid,
+            "group_id": group_ids[g["id"]],
+            "opportunity_id": opportunities[t["opportunity"]],
+            "mode": t["mode"],
+            "minutes": t["minutes"],
+        }
+        for g in groups
+        for t in g.get("travel") or ()
+    ]
+    _insert(session, TravelGroupTime, times)
     return len(times)
 
 
