@@ -32,7 +32,7 @@ import datetime as dt
 import enum
 from typing import TYPE_CHECKING
 
-from sqlalchemy import CheckConstraint, ForeignKey, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, json_column_type, utcnow
@@ -462,6 +462,10 @@ class Pin(Base):
     mentor_id: Mapped[int | None] = mapped_column(
         ForeignKey("mentors.id", ondelete=_OWNED), index=True
     )
+    # Set when a later change of the round's data made this pin unable to hold on its own (the
+    # rule and why, in words): kept for the coordinator to resolve, never dropped silently.
+    broken_rule: Mapped[str | None] = mapped_column(String(16))
+    broken_reason: Mapped[str | None] = mapped_column(Text)
 
     round: Mapped[Round] = relationship(back_populates="pins")
     student: Mapped[Student] = relationship()

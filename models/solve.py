@@ -150,6 +150,11 @@ class Assignment(Base):
     travel_minutes: Mapped[int]
     preference_rank: Mapped[int | None]
     status: Mapped[AssignmentStatus] = mapped_column(default=AssignmentStatus.proposed)
+    # Set when a later change of the round's data (an import, an employer's edit accepted by
+    # the coordinator) made this placement break a hard rule: the rule (`H2`..`H9`) and why, in
+    # words. The placement stays until the coordinator moves or re-solves; cleared by either.
+    broken_rule: Mapped[str | None] = mapped_column(String(16))
+    broken_reason: Mapped[str | None] = mapped_column(Text)
 
     run: Mapped[SolveRun] = relationship(back_populates="assignments")
     student: Mapped[Student] = relationship()

@@ -82,7 +82,6 @@ from typing import Any, Final, cast
 from sqlalchemy import (
     CursorResult,
     Result,
-    and_,
     delete,
     distinct,
     exists,
@@ -99,15 +98,12 @@ from models import (
     AuditEvent,
     Employer,
     Forbidden,
-    Membership,
     Mentor,
     Mentorship,
     Opportunity,
     OpportunityAccept,
     Pin,
     Preference,
-    Program,
-    Role,
     Round,
     RoundStatus,
     RunStatus,
@@ -123,6 +119,8 @@ from models import (
     User,
 )
 from models.base import utcnow
+from scheduler.access import require_edit, same_round
+from scheduler.errors import ActionRefused, MoveRefused, NotAllowed, PinRefused, RoundChanged
 from scheduler.jobs import create_run
 from scheduler.rounds import round_header
 from solver.eligibility import compute_eligibility, pair_trip, refusal_codes
@@ -169,8 +167,6 @@ RULE_OF_CODE: Final[Mapping[str, str]] = {
     "over_weekly_hours": "H6",
     "child_labour_hours": "H7",
 }
-# Roles whose members may change a program's rounds (a viewer only reads).
-_EDITORS: Final = (Role.coordinator, Role.admin)
 # Opportunities judged per problem when forbid re-checks an unplaced student's reasons.
 _RECHECK_BLOCK: Final = 200
 # Statuses a re-chosen run takes over from the run it replaces (same student, same slot).
@@ -181,45 +177,7 @@ _CARRIED: Final = (AssignmentStatus.published, AssignmentStatus.confirmed)
 _UNPLACED_BY_HAND: Final = {"code": "capacity_taken", "detail": "unplaced by a coordinator"}
 
 
-# --- Errors and results --------------------------------------------------------------------------
-
-
-class ActionRefused(Exception):
-    """An action that would break a rule; nothing was written.
-
-    `rule` is `H1`..`H9` (the spec's hard constraints), `state` (the round's lifecycle: closed,
-    no chosen run...), `version` (the round changed since it was loaded) or `access` (the user
-    may not act on the round); `codes` are the solver's reason codes behind an H3-H7 refusal.
-    The message starts with the rule."""
-
-    def __init__(self, rule: str, message: str, *, codes: Sequence[str] = ()) -> None:
-        super().__init__(message)
-        self.rule = rule
-        self.message = message
-        self.codes = tuple(codes)
-
-
-class MoveRefused(ActionRefused):
-    """A move, placement or unplacement that would break `rule`."""
-
-
-class PinRefused(ActionRefused):
-    """A pin that cannot hold on its own, or a forbidden pair that a pin requires."""
-
-
-class RoundChanged(ActionRefused):
-    """The round was changed by a whole-round action since the caller loaded it: reload."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__("version", message)
-
-
-class NotAllowed(ActionRefused):
-    """The user may not act on the round (an inactive account, not a coordinator or admin of
-    the round's program), or a row passed in belongs to another round: rule `access`."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__("access", message)
+# --- Results ---------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -351,46 +309,6 @@ def _usable_run(rnd: Round, run: SolveRun) -> None:
         raise ActionRefused(
             "state", f"state: solve run {run.id} has no placements (its pins cannot all hold)"
         )
-
-
-def _authorize(session: Session, rnd: Round, user: User | None) -> None:
-    """Refuse (`NotAllowed`) a user who may not change the round: an inactive account, or one
-    that is not a coordinator or admin of the round's program. None (the system, the command
-    line) may.
-
-    One query reads the account and its membership of the program as stored now, not as the
-    caller's objects remember them."""
-    if user is None:
-        return
-    member = and_(Membership.user_id == User.id, Membership.program_id == Program.id)
-    row = session.execute(
-        select(User.email, User.active, Membership.role, Program.slug)
-        .select_from(User)
-        .join(Program, Program.id == rnd.program_id)
-        .outerjoin(Membership, member)
-        .where(User.id == user.id)
-    ).one_or_none()
-    if row is None:
-        raise NotAllowed(f"access: user {user.email} is not a stored account")
-    email, active, role, program = row
-    if not active:
-        raise NotAllowed(f"access: user {email} is inactive")
-    if role not in _EDITORS:
-        viewer = " (a viewer only reads)" if role == Role.viewer else ""
-        raise NotAllowed(f"access: user {email} is not a coordinator of program {program}{viewer}")
-
-
-def _same_round(rnd: Round, *rows: Student | Opportunity | Slot | Mentor | SolveRun | None) -> None:
-    """Refuse (`NotAllowed`) a row of another round: the user's access was checked for this
-    round's program only, and a row of another round may belong to another program."""
-    for row in rows:
-        if row is not None and row.round_id != rnd.id:
-            name = (
-                f"solve run {row.id}"
-                if isinstance(row, SolveRun)
-                else f"{type(row).__name__.lower()} {row.external_id!r}"
-            )
-            raise NotAllowed(f"access: {name} belongs to another round, not {rnd.external_id!r}")
 
 
 # --- The audit trail -----------------------------------------------------------------------------
@@ -623,7 +541,7 @@ def pair_refusals(
     """The solver's reason codes refusing `student` at `opportunity` (at `slot`, or at every
     one of its slots), [] when the pair is allowed: H3-H7 exactly as a solve of the whole
     round would judge it, from the rows of this one pair."""
-    _same_round(rnd, student, opportunity, slot)
+    same_round(rnd, student, opportunity, slot)
     return _pair(session, rnd, student, opportunity).refusals(slot)
 
 
@@ -830,8 +748,8 @@ def choose_run(
     new run places the student in the same slot (a re-solve keeps them where it can); the
     outcome notes how many could not be kept. A draft round goes to review; a published round
     stays published (publish again to publish the new placements)."""
-    _authorize(session, rnd, user)
-    _same_round(rnd, run)
+    require_edit(session, rnd, user)
+    same_round(rnd, run)
     state = _lock_round(session, rnd, whole=True, expected_version=expected_version)
     _usable_run(rnd, run)
     _run_keeps_the_round(session, rnd, run)
@@ -1024,8 +942,8 @@ def pin(
     elsewhere (H1), or other students' pins already fill the slot or opportunity (H2) or the
     mentor's places (H8). The chosen run's assignment becomes `pinned` when it already
     satisfies the pin; the outcome notes when it does not (move the student, or re-solve)."""
-    _authorize(session, rnd, user)
-    _same_round(rnd, student, opportunity, slot, mentor)
+    require_edit(session, rnd, user)
+    same_round(rnd, student, opportunity, slot, mentor)
     if slot is not None and slot.opportunity_id != opportunity.id:
         raise ValueError(f"slot {slot.external_id!r} is not a slot of {opportunity.external_id!r}")
     state = _lock_round(session, rnd, whole=False)
@@ -1160,8 +1078,8 @@ def unpin(
 ) -> Outcome:
     """Remove the student's pins (those at `opportunity` when given). The chosen run's
     assignment goes back from `pinned` to `proposed` when no pin covers it any more."""
-    _authorize(session, rnd, user)
-    _same_round(rnd, student, opportunity)
+    require_edit(session, rnd, user)
+    same_round(rnd, student, opportunity)
     state = _lock_round(session, rnd, whole=False)
     _lock_student(session, student)
     mine = _student_pins(session, rnd, student)
@@ -1376,8 +1294,8 @@ def _place(
     pin: bool,
     only_unplaced: bool,
 ) -> Outcome:
-    _authorize(session, rnd, user)
-    _same_round(rnd, student, slot, mentor)
+    require_edit(session, rnd, user)
+    same_round(rnd, student, slot, mentor)
     state = _lock_round(session, rnd, whole=False)
     run = _chosen_run(session, rnd, state)
     _lock_student(session, student)
@@ -1658,8 +1576,8 @@ def unplace(
     `capacity_taken` with the detail "unplaced by a coordinator"). A pinned student is refused
     (H9) unless `unpin`, which removes their pins too. A community mentorship stays: it does
     not depend on a placement."""
-    _authorize(session, rnd, user)
-    _same_round(rnd, student)
+    require_edit(session, rnd, user)
+    same_round(rnd, student)
     state = _lock_round(session, rnd, whole=False)
     run = _chosen_run(session, rnd, state)
     _lock_student(session, student)
@@ -1708,8 +1626,8 @@ def forbid(
     """Forbid the pair: no solve may place the student there (H3, H9). Refused (H9) when a pin
     of the student requires that opportunity. A placement of the chosen run at the opportunity
     is removed: the student becomes unplaced with reason `forbidden`."""
-    _authorize(session, rnd, user)
-    _same_round(rnd, student, opportunity)
+    require_edit(session, rnd, user)
+    same_round(rnd, student, opportunity)
     state = _lock_round(session, rnd, whole=False)
     _lock_student(session, student)
     for p in _student_pins(session, rnd, student):
@@ -1842,7 +1760,7 @@ def resolve(
     A `previous_run` in `options` must name the chosen run (a run of another round is refused
     as `access`, another run of this round as `state`: choose it first), rather than being
     replaced without a word."""
-    _authorize(session, rnd, user)
+    require_edit(session, rnd, user)
     named = (options or {}).get("previous_run")
     prior: SolveRun | None = None
     if named is not None:
@@ -1852,7 +1770,7 @@ def resolve(
             raise NotAllowed(
                 f"access: previous_run {named!r} is not a solve run of round {rnd.external_id!r}"
             )
-        _same_round(rnd, prior)
+        same_round(rnd, prior)
     state = _lock_round(session, rnd, whole=False)
     chosen = _chosen_run(session, rnd, state)
     if prior is not None and prior.id != chosen.id:
@@ -1900,7 +1818,7 @@ def publish(
     """Publish the chosen run: its proposed and pinned placements become `published` (confirmed
     and declined ones stay), and the round `published`. Refused without a chosen succeeded run.
     Publishing again after changes publishes the new placements."""
-    _authorize(session, rnd, user)
+    require_edit(session, rnd, user)
     state = _lock_round(session, rnd, whole=True, expected_version=expected_version)
     run = _chosen_run(session, rnd, state)
     before = {"status": str(state.status), "assignments": _status_counts(session, run.id)}
@@ -1939,7 +1857,7 @@ def close(
     expected_version: int | None = None,
 ) -> Outcome:
     """Close the round: no action changes it any more (every one is refused with `state`)."""
-    _authorize(session, rnd, user)
+    require_edit(session, rnd, user)
     state = _lock_round(session, rnd, whole=True, expected_version=expected_version)
     rnd.status = RoundStatus.closed
     session.flush()
