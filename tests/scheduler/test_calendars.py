@@ -147,6 +147,16 @@ def _expanded(ics: bytes, problem: dict[str, Any]) -> list[tuple[dt.datetime, dt
     return sorted(out)
 
 
+def _expanded_strict(ics: bytes, problem: dict[str, Any]) -> list[tuple[dt.datetime, dt.datetime]]:
+    """The feed's occurrences as the strict `ical` package's timeline expands them."""
+    tz = ZoneInfo(problem["round"]["timezone"])
+    cal = IcsCalendarStream.calendar_from_ics(ics.decode())
+    return sorted(
+        (e.dtstart.astimezone(tz).replace(tzinfo=None), e.dtend.astimezone(tz).replace(tzinfo=None))
+        for e in cal.timeline
+    )
+
+
 # --- Validity and calendar properties ----------------------------------------------------------
 
 
@@ -228,7 +238,9 @@ def test_student_feed_expands_to_the_solution(
     checked = 0
     for s in problem["students"]:
         expected = _expected(problem, solution, s["id"])
-        assert _expanded(feeds[f"student:{s['id']}"].ical, problem) == expected, s["id"]
+        ics = feeds[f"student:{s['id']}"].ical
+        assert _expanded(ics, problem) == expected, s["id"]
+        assert _expanded_strict(ics, problem) == expected, s["id"]
         checked += bool(expected)
     assert checked >= len(solution["assignments"])
 
@@ -796,6 +808,7 @@ def test_hostile_round_expands_across_november() -> None:
     feeds = _feeds(problem, solution)
     got = _expanded(feeds["student:st,1"].ical, problem)
     assert got == _expected(problem, solution, "st,1")
+    assert _expanded_strict(feeds["student:st,1"].ical, problem) == got
     wednesdays = [s for s, _ in got if s.weekday() == 2]
     assert dt.datetime(2026, 11, 11, 15, 30) not in wednesdays
     assert {s.time() for s in wednesdays} == {dt.time(15, 30)}
