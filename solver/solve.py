@@ -16,16 +16,19 @@ from solver.eligibility import REASONS, Eligibility, compute_eligibility, refusa
 from solver.flow import Level, Network, solve_lexicographic
 from solver.instance import BoolArray, Instance, IntArray
 from solver.mentoring import (
-    DAY,
     Meeting,
     MentoringResult,
     assign_community_mentors,
-    clusters_meet,
-    meeting_starts,
     mentoring_bound,
-    week_intervals,
 )
 from solver.problem import DAYS, MODES, Problem, format_time
+from solver.rules import (
+    DAY,
+    community_mentor_matches,
+    meeting_avoids,
+    meeting_starts,
+    week_intervals,
+)
 from solver.solution import (
     Assignment,
     Change,
@@ -108,7 +111,9 @@ def _pin_restrictions(
                     broken.append([k])  # that mentor cannot serve this opportunity (H8)
                 elif not opp.requires_mentor and not p.students[s].wants_mentor:
                     broken.append([k])  # community mentors go to students who want one (H8)
-                elif not opp.requires_mentor and not clusters_meet(p.students[s], p.mentors[mi]):
+                elif not opp.requires_mentor and not community_mentor_matches(
+                    p.students[s], p.mentors[mi]
+                ):
                     broken.append([k])  # the mentor's clusters and the student's do not meet
                 elif not opp.requires_mentor and not _meeting_slots(inst, elig, s, mi, rng, keep):
                     broken.append([k])  # no allowed slot leaves the mentor a meeting time
@@ -543,7 +548,7 @@ def _possible_meetings(
         if key not in options:
             found: set[tuple[int, int]] = set()
             for m in community:
-                if clusters_meet(st, m):
+                if community_mentor_matches(st, m):
                     found.update((a, a + length) for a in meeting_starts(m, list(busy), length))
             options[key] = sorted(found)
         student_key[int(s)] = key
@@ -567,11 +572,8 @@ def _meeting_fits(inst: Instance, elig: Eligibility, pair: int, meeting: Meeting
     if pair < 0:
         return True
     length = inst.problem.round.mentor_meeting_minutes
-    a, b = meeting.start, meeting.start + length
-    return all(
-        b <= blk.weekday * DAY + blk.start or blk.weekday * DAY + blk.end <= a
-        for blk in inst.slots[int(elig.slot[pair])].blocks
-        if blk.day is not None
+    return meeting_avoids(
+        inst.slots[int(elig.slot[pair])].blocks, start=meeting.start, length=length
     )
 
 
