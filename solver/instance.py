@@ -30,6 +30,12 @@ FloatArray = npt.NDArray[np.float64]
 NO_BLOCK = 10**6
 
 
+def preference_score(rank: int | None, longest: int) -> int:
+    """Objective level 3: a placement at rank r (1 = first) scores R + 1 - r, with R the length
+    of the longest preference list of the round; a placement outside the list scores 0."""
+    return longest + 1 - rank if rank is not None else 0
+
+
 def _bits(codes: tuple[str, ...], index: dict[str, int], words: int) -> list[int]:
     out = [0] * words
     for code in codes:
@@ -230,3 +236,7 @@ class Instance:
 
     def preference_rank(self, student: int, opp: int) -> int | None:
         return self.pref_rank.get(student * self.n_opps + opp)
+
+    def preference_score(self, student: int, opp: int) -> int:
+        """`preference_score` of the student's rank of the opportunity."""
+        return preference_score(self.preference_rank(student, opp), self.longest_preferences)

@@ -21,8 +21,8 @@ from ortools.sat.python import cp_model
 
 from solver.eligibility import Eligibility
 from solver.instance import BoolArray, Instance, IntArray
-from solver.problem import Mentor
-from solver.rules import DAY, community_mentor_matches, meeting_grid
+from solver.problem import Mentor, Slot
+from solver.rules import DAY, community_mentor_matches, meeting_grid, meeting_times
 from solver.rules import meeting_starts as meeting_starts  # callers outside solver/ use it here
 from solver.rules import week_intervals as week_intervals
 
@@ -183,18 +183,12 @@ def assign_community_mentors(
     slot_free = inst.slot_capacity - slot_used
     opp_free = inst.opp_capacity - opp_used
     first_pair = np.searchsorted(elig.student, np.arange(inst.n_students + 1))
-    n_opp, longest = inst.n_opps, inst.longest_preferences
 
     def score(pi: int) -> int:
-        s, o = int(elig.student[pi]), int(inst.slot_opp[elig.slot[pi]])
-        rank = inst.pref_rank.get(s * n_opp + o)
-        return longest + 1 - rank if rank is not None else 0
+        return inst.preference_score(int(elig.student[pi]), int(inst.slot_opp[elig.slot[pi]]))
 
-    def blocked(s: int, pi: int) -> list[tuple[int, int]]:
-        busy = week_intervals(list(p.students[s].busy))
-        if pi >= 0:
-            busy += week_intervals(list(inst.slots[int(elig.slot[pi])].blocks))
-        return busy
+    def slot_of(pi: int) -> Slot | None:
+        return inst.slots[int(elig.slot[pi])] if pi >= 0 else None
 
     # Per touched student: alternatives (pair indices, -1 = unplaced) and candidate mentors with
     # the meeting starts each alternative leaves open. Students are taken in lottery order and
@@ -242,7 +236,7 @@ def assign_community_mentors(
         for mi in cands:
             per_alt = {}
             for pi in options:
-                free = meeting_starts(p.mentors[mi], blocked(s, pi), length)
+                free = meeting_times(p.mentors[mi], st, slot_of(pi), length)
                 if free:
                     per_alt[pi] = free
             if per_alt:

@@ -19,6 +19,7 @@ from solver.eligibility import (
     _Estimates,
     child_labour_hours,
     commute,
+    compute_eligibility,
     forbidden_pair,
     grade_too_low,
     hazardous_minor,
@@ -31,6 +32,7 @@ from solver.eligibility import (
     too_young,
 )
 from solver.instance import Instance
+from solver.pins import pin_restrictions
 from solver.problem import (
     MODES,
     Block,
@@ -329,3 +331,30 @@ def test_instance_capacities_and_mentors_are_the_rules(name: str, doc: dict) -> 
     for o, op in enumerate(p.opportunities):
         expected = R.workplace_mentors_for(op, p.mentors) if op.requires_mentor else ()
         assert [p.mentors[m] for m in inst.workplace_mentors[o]] == list(expected)
+
+
+@pytest.mark.parametrize("seed", range(120))
+def test_pin_restrictions_keep_exactly_the_pairs_pins_allow(seed: int) -> None:
+    """H9: the pairs a pinned student keeps before the flow are those `pin_allows` accepts."""
+    inst = Instance(load_problem(random_round(seed, pins=True)))
+    p = inst.problem
+    elig = compute_eligibility(inst)
+    allowed, pinned, _, _, broken = pin_restrictions(inst, elig)
+    by_student = {inst.student_ix[pin.student]: pin for pin in p.pins}
+    assert sorted(pinned) == sorted(by_student)
+    for k in range(elig.size):
+        s, sl = int(elig.student[k]), int(elig.slot[k])
+        pin = by_student.get(s)
+        if pin is None:
+            assert allowed[k]
+        elif pin.mentor is None:
+            assert bool(allowed[k]) == R.pin_allows(pin, inst.opp(sl).id, inst.slots[sl].id)
+    for pin in p.pins:
+        s = inst.student_ix[pin.student]
+        places = [
+            k
+            for k in range(elig.size)
+            if elig.student[k] == s
+            and R.pin_allows(pin, inst.opp(int(elig.slot[k])).id, inst.slots[int(elig.slot[k])].id)
+        ]
+        assert bool(places) or broken, "a pin without an allowed place is reported broken"
