@@ -1125,7 +1125,7 @@ class _Import:
             )
         if blocked:
             return
-        if model in (Slot, Mentor, Opportunity):
+        if model in (Slot, Mentor, Opportunity, Student):
             self._unhook_pins(model, sorted(ext_of), report.file)
         table = model.__table__
         for chunk in chunks(sorted(ext_of)):
@@ -1137,13 +1137,19 @@ class _Import:
         self._db.pop(model, None)
 
     def _unhook_pins(self, model: type[Base], ids: list[int], file: str) -> None:
-        """Pins naming a slot, mentor or opportunity about to be deleted (H9): a pin keeps its
-        student and opportunity without the deleted slot or mentor, and goes with a deleted
-        opportunity. Either way it is reported as a break, never dropped silently."""
+        """Pins naming a slot, mentor, opportunity or student about to be deleted (H9): a pin
+        keeps its student and opportunity without a deleted slot or mentor, and goes with a
+        deleted opportunity or student. Either way it is reported as a break (refused unless
+        accepted), never dropped silently by the foreign keys' cascade."""
         st, op = aliased(Student), aliased(Opportunity)
         sl, me = aliased(Slot), aliased(Mentor)
-        column = {Slot: Pin.slot_id, Mentor: Pin.mentor_id, Opportunity: Pin.opportunity_id}[model]
-        what = _WHAT[model]
+        column = {
+            Slot: Pin.slot_id,
+            Mentor: Pin.mentor_id,
+            Opportunity: Pin.opportunity_id,
+            Student: Pin.student_id,
+        }[model]
+        kept = model in (Slot, Mentor)
         for chunk in chunks(ids):
             rows = self.session.execute(
                 select(Pin.id, st.external_id, op.external_id, sl.external_id, me.external_id)
@@ -1154,11 +1160,11 @@ class _Import:
                 .where(column.in_(chunk))
             ).all()
             for ident, student, opp, slot, mentor in rows:
-                gone = {Slot: slot, Mentor: mentor, Opportunity: opp}[model]
+                gone = {Slot: slot, Mentor: mentor, Opportunity: opp, Student: student}[model]
                 after = (
-                    "the pin is removed with it"
-                    if model is Opportunity
-                    else f"the pin keeps the student at opportunity {shown(opp)} without it"
+                    f"the pin keeps the student at opportunity {shown(opp)} without it"
+                    if kept
+                    else "the pin is removed with it"
                 )
                 self.lost[ident] = Break(
                     kind="pin",
@@ -1169,9 +1175,9 @@ class _Import:
                     mentor=mentor,
                     status="pin",
                     rule="H9",
-                    reason=f"pinned {what} {shown(gone)} is not in {file} and is deleted; {after}",
+                    reason=f"{_WHAT[model]} {shown(gone)} is not in {file} and is deleted; {after}",
                 )
-            if model is not Opportunity:
+            if kept:
                 self.session.execute(
                     update(Pin).where(column.in_(chunk)).values({column.key: None}),
                     execution_options={"synchronize_session": False},

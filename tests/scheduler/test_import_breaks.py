@@ -270,7 +270,7 @@ def test_h9_deleted_pinned_slot_refused_then_pin_kept_without_it(
     with pytest.raises(TablesError) as info:
         import_tables(session, rnd, _paths(tmp_path, texts), replace=True)
     assert [(b.student, b.kind, b.rule) for b in info.value.breaks] == [("st-3", "pin", "H9")]
-    assert 'pinned slot "sl-3" is not in new-slots.csv' in str(info.value)
+    assert 'slot "sl-3" is not in new-slots.csv and is deleted' in str(info.value)
     assert _state(session, rnd) == before
 
     report = import_tables(session, rnd, _paths(tmp_path, texts), replace=True, accept_breaks=True)
@@ -313,6 +313,36 @@ def test_h9_deleted_pinned_opportunity_is_listed(
     assert session.scalars(select(Pin)).all() == []
     event = session.scalars(select(AuditEvent).where(AuditEvent.action == AUDIT_ACTION)).one()
     assert event.detail["breaks"][0]["rule"] == "H9"
+
+
+def test_h9_deleted_pinned_student_is_listed(
+    session: Session, program: Program, tmp_path: Path
+) -> None:
+    """H9: replacing the students without a pinned one (a round not solved yet) is refused
+    naming the pin; accepted, the pin goes with the student, listed."""
+    rnd = create_round(
+        session,
+        program,
+        "small",
+        name="Small",
+        start_date="2026-09-08",
+        end_date="2026-12-18",
+        timezone="America/Chicago",
+    )
+    import_tables(session, rnd, _files(tmp_path))
+    student = session.scalars(select(Student).where(Student.external_id == "st-2")).one()
+    opp = session.scalars(select(Opportunity).where(Opportunity.external_id == "op-2")).one()
+    session.add(Pin(round_id=rnd.id, student_id=student.id, opportunity_id=opp.id))
+    session.flush()
+    texts = {"students": _student_row("st-2", "st-2,", "st-9,")}
+    with pytest.raises(TablesError) as info:
+        import_tables(session, rnd, _paths(tmp_path, texts), replace=True)
+    assert [(b.student, b.kind, b.rule) for b in info.value.breaks] == [("st-2", "pin", "H9")]
+    assert 'student "st-2" is not in new-students.csv and is deleted' in str(info.value)
+    assert session.scalars(select(Pin)).all() != []
+    report = import_tables(session, rnd, _paths(tmp_path, texts), replace=True, accept_breaks=True)
+    assert [(b.student, b.rule) for b in report.breaks] == [("st-2", "H9")]
+    assert session.scalars(select(Pin)).all() == []
 
 
 def test_h3_pins_broken_by_a_new_required_credential(
