@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal, cast
 
 from sqlalchemy import Table, bindparam, select, update
@@ -232,9 +232,19 @@ def find_breaks(
         for item in (*items.assignments, *items.pins, *items.mentorships)
         if item.problems
     ]
-    seen = {(b.kind, b.ident) for b in extra}
-    found = [b for b in found if (b.kind, b.ident) not in seen]
-    return sorted(found + extra, key=_order)
+    # A pin the caller unhooked (its slot or mentor deleted) may break other rules as well:
+    # one break per row, the caller's reason first.
+    merged = {(b.kind, b.ident): b for b in extra}
+    for b in found:
+        first = merged.get((b.kind, b.ident))
+        if first is None:
+            merged[b.kind, b.ident] = b
+            continue
+        rule = min(first.rule, b.rule, key=_RULES.index)
+        merged[b.kind, b.ident] = replace(
+            first, rule=rule, reason=f"{first.rule} {first.reason}; {b.rule} {b.reason}"
+        )
+    return sorted(merged.values(), key=_order)
 
 
 def _order(b: Break) -> tuple[str, int, int]:

@@ -281,6 +281,27 @@ def test_h9_deleted_pinned_slot_refused_then_pin_kept_without_it(
     assert session.scalar(select(Slot.id).where(Slot.external_id == "sl-3")) is None
 
 
+def test_h9_unhooked_pin_that_breaks_more_is_one_break(
+    session: Session, rnd: Round, tmp_path: Path
+) -> None:
+    """H9 with H3: a pin that loses its slot and whose opportunity now requires a credential
+    the student lacks is listed once, with both rules."""
+    texts = {
+        "slots": TABLES["slots"],
+        "opportunities": _table(
+            "opportunities",
+            "op-2,em-2,Repair shadow,Job shadow,it,39.02,-94.61,,yes,5,,,,",
+            "op-2,em-2,Repair shadow,Job shadow,it,39.02,-94.61,,yes,5,,,osha10,",
+        ),
+    }
+    report = import_tables(session, rnd, _paths(tmp_path, texts), replace=True, accept_breaks=True)
+    pins = [b for b in report.breaks if b.kind == "pin" and b.student == "st-3"]
+    assert len(pins) == 1
+    assert pins[0].rule == "H3"
+    assert pins[0].reason.startswith('H9 slot "sl-3" is not in new-slots.csv')
+    assert "H3 the student lacks required credential osha10" in pins[0].reason
+
+
 def test_h9_deleted_pinned_opportunity_is_listed(
     session: Session, program: Program, tmp_path: Path
 ) -> None:
