@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from models import Round, RoundStatus, SolveRun
 from models.solve import RunStatus
 from scheduler.actions import ActionRefused, choose_run, publish
+from scheduler.breaks import breaks_issues
 from scheduler.cli_tables import tables
 from scheduler.db import (
     DEFAULT_PROGRAM,
@@ -37,6 +38,7 @@ from scheduler.db import (
 from scheduler.generate import generate_round
 from scheduler.gtfs_round import generate_round_on_feed
 from scheduler.jobs import cancel, now, reap_stale_runs, run_worker, submit
+from scheduler.round_update import RoundUpdateError, update_round
 from scheduler.rounds import (
     RoundClosedError,
     RoundExistsError,
@@ -45,6 +47,7 @@ from scheduler.rounds import (
     replace_travel_groups,
     solution_from_run,
 )
+from scheduler.tables import TablesError
 from scheduler.tables.exporting import atomic_write
 from scheduler.transit import GROUP_PREFIX, Feed, GTFSError, load_feed, with_transit_groups
 from solver import (
@@ -347,21 +350,77 @@ def db_upgrade_cmd() -> None:
 @main.command("import-round")
 @click.argument("problem_path", metavar="PROBLEM.json", type=click.Path(path_type=Path))
 @PROGRAM_OPTION
-def import_round_cmd(problem_path: Path, program: str) -> None:
-    """Import a wbl-problem/1 round into the database."""
+@click.option(
+    "--update",
+    is_flag=True,
+    help="Apply the document to the existing round of that id, keeping its pins, runs and"
+    " placements (rows matched by id; rows absent from the document deleted unless a run"
+    " needs them). Default: the round must not exist yet.",
+)
+@click.option(
+    "--accept-breaks",
+    is_flag=True,
+    help="With --update: apply it even if it breaks pins or placements of the chosen run;"
+    " they are listed and marked for the coordinator.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="With --update: check everything and list what it would break; write nothing.",
+)
+def import_round_cmd(
+    problem_path: Path, program: str, update: bool, accept_breaks: bool, dry_run: bool
+) -> None:
+    """Import a wbl-problem/1 round into the database (or update it, with --update)."""
+    if (accept_breaks or dry_run) and not update:
+        raise click.UsageError("--accept-breaks and --dry-run go with --update")
     _read_problem_or_exit(problem_path)
     doc = json.loads(problem_path.read_text(encoding="utf-8"))
     upgrade_database()
+    if update:
+        _update_round(doc, program, accept_breaks=accept_breaks, dry_run=dry_run)
+        return
     with transaction(connect()) as session:
         try:
             rnd = import_round(session, doc, get_or_create_program(session, program))
         except RoundExistsError as exc:
-            click.echo(str(exc), err=True)
+            click.echo(f"{exc}; or update it: --update", err=True)
             sys.exit(EXIT_BAD_INPUT)
         click.echo(
             f"imported round {rnd.external_id!r} into program {program!r}:"
             f" {len(doc['students'])} students, {len(doc['opportunities'])} opportunities"
         )
+
+
+def _update_round(doc: dict[str, Any], program: str, *, accept_breaks: bool, dry_run: bool) -> None:
+    """`import-round --update`: the document applied to the stored round, or exit 2 with every
+    problem (the breaks among them) and nothing written."""
+    round_id = doc["round"]["id"]
+    try:
+        with transaction(connect()) as session:
+            rnd = _find_round(session, program, round_id)
+            report = update_round(session, rnd, doc, accept_breaks=accept_breaks, dry_run=dry_run)
+    except (TablesError, RoundUpdateError) as exc:
+        for line in str(exc).splitlines():
+            click.echo(line, err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    for file in report.files:
+        click.echo(str(file))
+    if dry_run:
+        if report.breaks:
+            click.echo(f"the update would break {len(report.breaks)} pins or placements:")
+        for b in report.breaks:
+            click.echo(f"  {b.rule} {b}")
+        click.echo(f"dry run: round {round_id!r} in program {program!r} is unchanged")
+        return
+    lines = breaks_issues(report.breaks, accepted=True)
+    for line in lines[:1]:
+        click.echo(line)
+    for line in lines[1:]:
+        click.echo(f"  {line}")
+    if report.marks_cleared:
+        click.echo(f"{report.marks_cleared} earlier marks cleared: those rows hold again")
+    click.echo(f"updated round {round_id!r} in program {program!r}")
 
 
 @main.command("export-round")

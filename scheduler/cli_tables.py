@@ -3,13 +3,15 @@
     wbl tables template KIND -o FILE.csv|FILE.xlsx
     wbl tables create-round ROUND --name N --start-date D --end-date D --timezone TZ
     wbl tables import ROUND KIND FILE [KIND FILE]... [--replace] [--encoding E]
+                      [--accept-breaks] [--dry-run]
     wbl tables export ROUND --by school|employer [--run RUN] [--only ID] -o OUT
 
 The group is registered in the main CLI (`scheduler.cli`); it is complete on its own, so tests
 invoke it directly. The database is `WBL_DATABASE_URL` (default `instance/wbl.db`), or the
 session factory a caller puts in the context object (`obj={"session_factory": factory}`).
 
-Exit status: 0 done; 2 bad input (every problem listed on stderr, nothing written).
+Exit status: 0 done; 2 bad input, or an import that would break pins or placements without
+--accept-breaks (every problem listed on stderr, nothing written).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import click
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import Round
+from scheduler.breaks import breaks_issues
 from scheduler.db import DEFAULT_PROGRAM, connect, find_round, get_or_create_program, transaction
 from scheduler.rounds import RoundExistsError
 from scheduler.tables import (
@@ -166,6 +169,17 @@ def create_round_cmd(
     default=None,
     help="Encoding of CSV files that are not UTF-8 (e.g. cp1252 for Excel on Windows).",
 )
+@click.option(
+    "--accept-breaks",
+    is_flag=True,
+    help="Apply the import even if it breaks pins or placements of the chosen run; they are"
+    " listed and marked for the coordinator. Default: such an import is refused.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Check everything and list what the import would break, then write nothing.",
+)
 @click.pass_context
 def import_cmd(
     ctx: click.Context,
@@ -174,11 +188,16 @@ def import_cmd(
     program_slug: str,
     replace: bool,
     encoding: str | None,
+    accept_breaks: bool,
+    dry_run: bool,
 ) -> None:
     """Import tables into ROUND, all or nothing (kinds: schools, employers, students, bells,
     schedules, opportunities, slots, mentors, availability, preferences).
 
-    Several files go in one transaction, in dependency order whatever the order given."""
+    Several files go in one transaction, in dependency order whatever the order given. An
+    import that breaks a pin or a placement of the chosen run (a lowered capacity, a dropped
+    credential, a new class block...) is refused, each named with its rule, unless
+    --accept-breaks is given."""
     if len(pairs) % 2:
         raise click.UsageError("give a KIND and a FILE for each table")
     files: list[tuple[str, Path]] = []
@@ -191,13 +210,35 @@ def import_cmd(
     try:
         with transaction(_factory(ctx)) as session:
             rnd = _round(session, program_slug, round_id)
-            report = import_tables(session, rnd, files, replace=replace, encoding=encoding)
+            report = import_tables(
+                session,
+                rnd,
+                files,
+                replace=replace,
+                encoding=encoding,
+                accept_breaks=accept_breaks,
+                dry_run=dry_run,
+            )
     except TablesError as exc:
         _fail(str(exc).splitlines())
     for file in report.files:
         click.echo(str(file))
         for warning in file.warnings:
             click.echo(f"  warning: {warning}")
+    if dry_run:
+        if report.breaks:
+            click.echo(f"the import would break {len(report.breaks)} pins or placements:")
+            for b in report.breaks:
+                click.echo(f"  {b.rule} {b}")
+        click.echo(f"dry run: nothing was imported into round {round_id!r}")
+        return
+    lines = breaks_issues(report.breaks, accepted=True)
+    for line in lines[:1]:
+        click.echo(line)
+    for line in lines[1:]:
+        click.echo(f"  {line}")
+    if report.marks_cleared:
+        click.echo(f"{report.marks_cleared} earlier marks cleared: those rows hold again")
     click.echo(f"imported into round {round_id!r} in {report.seconds:.1f} s")
 
 

@@ -15,6 +15,14 @@ works in three stages:
 3. Export the round and validate it as a `wbl-problem/1` document with the solver's own
    validator. A round that would no longer be valid (a pin whose mentor changed employer, a
    student left with neither school nor home) is rolled back to the savepoint and refused.
+4. When the round has pins or a chosen run, re-check them against the round as written
+   (`scheduler.breaks.find_breaks`): a pin or placement the import breaks (a lowered
+   capacity, a dropped credential, a new class block, a mentor moved to another employer, a
+   pinned slot deleted...) refuses the import, each named with its rule, unless the caller
+   accepts the breaks (`accept_breaks=True`): then the import is applied, the broken rows are
+   marked (`broken_rule`, `broken_reason`), marks of rows that hold again are cleared, and an
+   audit event (`round.import_breaks`) lists them. `dry_run=True` runs all of it and rolls
+   back, returning what the import would break.
 
 An update changes only the columns the file has: a students file without an `email` column
 leaves every stored email as it was, while an empty `email` cell clears that student's email.
@@ -38,7 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
 from sqlalchemy import Table, bindparam, delete, func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from models import (
     Assignment,
@@ -47,6 +55,7 @@ from models import (
     Mentor,
     Mentorship,
     Opportunity,
+    Pin,
     Preference,
     Program,
     Round,
@@ -58,10 +67,12 @@ from models import (
     User,
 )
 from models.base import Base
+from scheduler.access import require_edit
+from scheduler.breaks import Break, breaks_issues, find_breaks, mark_breaks
 from scheduler.rounds import PROBLEM_FORMAT, _ids, chunks, export_round, import_round
 from scheduler.tables.reading import RawTable, Source, TableIssue, TablesError, read_table
 from scheduler.tables.spec import END_OF_DAY, KIND_ORDER, KINDS, TableKind, shown
-from solver import ProblemError, load_problem
+from solver import Problem, ProblemError, load_problem
 
 __all__ = ["BELLS_SOURCE", "FileReport", "ImportReport", "create_round", "import_tables"]
 
@@ -199,11 +210,16 @@ class FileReport:
 
 @dataclass(slots=True)
 class ImportReport:
-    """The outcome of an import that went through: one report per file, in import order."""
+    """The outcome of an import that went through (or, with `dry_run`, would): one report per
+    file, in import order; the pins and placements that no longer hold (`breaks`, each marked
+    unless `dry_run`), and how many earlier marks the import cleared."""
 
     round: str
     files: list[FileReport]
     seconds: float
+    breaks: list[Break] = field(default_factory=list)
+    dry_run: bool = False
+    marks_cleared: int = 0
 
 
 def create_round(
@@ -257,18 +273,28 @@ def import_tables(
     replace: bool = False,
     encoding: str | None = None,
     user: User | None = None,
+    accept_breaks: bool = False,
+    dry_run: bool = False,
 ) -> ImportReport:
-    """Import `files` (kind -> path or `TableFile`) into `rnd`, all or nothing.
+    """Import `files` (kind -> path or `TableFile`) into `rnd`, all or nothing, as `user`
+    (None: the system or the command line; else a coordinator or admin of the round's
+    program, or `NotAllowed` is raised before anything is read).
 
     `replace`: each file is the whole list of its kind: rows of the round absent from it are
     deleted (students, schools, ...) or emptied (a schedule, a student's choices), unless a
     solve run or another row still needs them (then the import is refused, naming them).
     `encoding`: of CSV files that are not UTF-8 (`"cp1252"`).
+    `accept_breaks`: apply an import that breaks pins or placements of the chosen run, marking
+    them (`ImportReport.breaks`); without it such an import is refused, naming each.
+    `dry_run`: check and write everything, then roll it back: the report says what the import
+    would do and break (`breaks`), and nothing is kept.
 
-    Raises `TablesError` listing every problem, with nothing written. On success the round's
-    version is bumped (optimistic locking: a coordinator's change prepared on the old data
-    fails instead of overwriting), an `AuditEvent` records the import, and the session's
-    loaded objects are expired, since bulk writes bypass them."""
+    Raises `TablesError` listing every problem, with nothing written (`breaks` on it when the
+    import was refused for them). On success the round's version is bumped (optimistic
+    locking: a coordinator's change prepared on the old data fails instead of overwriting), an
+    `AuditEvent` records the import, and the session's loaded objects are expired, since bulk
+    writes bypass them."""
+    require_edit(session, rnd, user)
     started = time.perf_counter()
     pairs = list(files.items() if isinstance(files, Mapping) else files)
     issues: list[TableIssue] = []
@@ -309,6 +335,9 @@ def import_tables(
         raise TablesError(job.issues)
 
     savepoint = session.begin_nested()
+    breaks: list[Break] = []
+    cleared = 0
+    hint = None
     try:
         # The round's version moves on: whatever a coordinator prepared against the old data
         # is stale now.
@@ -318,23 +347,46 @@ def import_tables(
         )
         job.write()
         if not job.issues:
-            job.check_round()
-        if not job.issues:
-            session.add(_audit(rnd, job, replace, user))
+            problem = job.check_round()
+            if problem is not None:
+                breaks = find_breaks(session, rnd, problem, lost=job.lost.values())
+        refused = [b for b in breaks if b.new and not accept_breaks and not dry_run]
+        if refused and not job.issues:
+            where = f"round {rnd.external_id!r} after the import"
+            for b in breaks:
+                job.bad(where, None, None, f"{b.rule} {b}")
+            hint = breaks_issues(breaks)[0]
+        if not job.issues and not dry_run:
+            detail = {"kind": "tables", "files": [r.file for r in job.reports.values()]}
+            cleared = mark_breaks(session, rnd, breaks, user=user, source=detail)
+            session.add(_audit(rnd, job, replace, user, breaks))
             session.flush()
     except BaseException:
         savepoint.rollback()
         raise
     if job.issues:
         savepoint.rollback()
-        raise TablesError(job.issues)
-    savepoint.commit()
+        raise TablesError(job.issues, breaks=breaks if hint else (), hint=hint)
+    if dry_run:
+        savepoint.rollback()
+    else:
+        savepoint.commit()
     session.expire_all()
-    return ImportReport(rnd.external_id, list(job.reports.values()), time.perf_counter() - started)
+    return ImportReport(
+        rnd.external_id,
+        list(job.reports.values()),
+        time.perf_counter() - started,
+        breaks=breaks,
+        dry_run=dry_run,
+        marks_cleared=cleared,
+    )
 
 
-def _audit(rnd: Round, job: _Import, replace: bool, user: User | None) -> AuditEvent:
-    """The import as the audit log keeps it: per file, rows read, inserted, updated, deleted."""
+def _audit(
+    rnd: Round, job: _Import, replace: bool, user: User | None, breaks: list[Break]
+) -> AuditEvent:
+    """The import as the audit log keeps it: per file, rows read, inserted, updated, deleted;
+    how many pins and placements it left broken (the `round.import_breaks` event lists them)."""
     return AuditEvent(
         program_id=rnd.program_id,
         round_id=rnd.id,
@@ -344,6 +396,7 @@ def _audit(rnd: Round, job: _Import, replace: bool, user: User | None) -> AuditE
         target_id=rnd.external_id,
         detail={
             "replace": replace,
+            "breaks": len(breaks),
             "files": [
                 {
                     "kind": r.kind,
@@ -386,6 +439,8 @@ class _Import:
         self.scheduled: set[str] = set()  # students whose busy blocks a schedules file gives
         self.available: set[str] = set()  # mentors whose availability a file gives
         self.choices: dict[str, list[tuple[int, str]]] = {}  # student -> [(rank, opportunity)]
+        # Pins that lose their slot, mentor or opportunity to a deletion (H9), by pin id.
+        self.lost: dict[int, Break] = {}
 
     # --- Database state, read once per table ---------------------------------------------------
 
@@ -1070,6 +1125,8 @@ class _Import:
             )
         if blocked:
             return
+        if model in (Slot, Mentor, Opportunity, Student):
+            self._unhook_pins(model, sorted(ext_of), report.file)
         table = model.__table__
         for chunk in chunks(sorted(ext_of)):
             self.session.execute(
@@ -1078,6 +1135,53 @@ class _Import:
             )
         report.deleted = len(ext_of)
         self._db.pop(model, None)
+
+    def _unhook_pins(self, model: type[Base], ids: list[int], file: str) -> None:
+        """Pins naming a slot, mentor, opportunity or student about to be deleted (H9): a pin
+        keeps its student and opportunity without a deleted slot or mentor, and goes with a
+        deleted opportunity or student. Either way it is reported as a break (refused unless
+        accepted), never dropped silently by the foreign keys' cascade."""
+        st, op = aliased(Student), aliased(Opportunity)
+        sl, me = aliased(Slot), aliased(Mentor)
+        column = {
+            Slot: Pin.slot_id,
+            Mentor: Pin.mentor_id,
+            Opportunity: Pin.opportunity_id,
+            Student: Pin.student_id,
+        }[model]
+        kept = model in (Slot, Mentor)
+        for chunk in chunks(ids):
+            rows = self.session.execute(
+                select(Pin.id, st.external_id, op.external_id, sl.external_id, me.external_id)
+                .join(st, st.id == Pin.student_id)
+                .join(op, op.id == Pin.opportunity_id)
+                .outerjoin(sl, sl.id == Pin.slot_id)
+                .outerjoin(me, me.id == Pin.mentor_id)
+                .where(column.in_(chunk))
+            ).all()
+            for ident, student, opp, slot, mentor in rows:
+                gone = {Slot: slot, Mentor: mentor, Opportunity: opp, Student: student}[model]
+                after = (
+                    f"the pin keeps the student at opportunity {shown(opp)} without it"
+                    if kept
+                    else "the pin is removed with it"
+                )
+                self.lost[ident] = Break(
+                    kind="pin",
+                    ident=ident,
+                    student=student,
+                    opportunity=opp,
+                    slot=slot,
+                    mentor=mentor,
+                    status="pin",
+                    rule="H9",
+                    reason=f"{_WHAT[model]} {shown(gone)} is not in {file} and is deleted; {after}",
+                )
+            if kept:
+                self.session.execute(
+                    update(Pin).where(column.in_(chunk)).values({column.key: None}),
+                    execution_options={"synchronize_session": False},
+                )
 
     def _needed(self, model: type[Base], ids: list[int]) -> dict[int, str]:
         """Which of `ids` other rows still point at, and why (the first reason found)."""
@@ -1119,15 +1223,17 @@ class _Import:
 
     # --- The round as a whole --------------------------------------------------------------------
 
-    def check_round(self) -> None:
-        """The round must still be a valid `wbl-problem/1` document."""
+    def check_round(self) -> Problem | None:
+        """The round must still be a valid `wbl-problem/1` document: the solver's problem, or
+        None with the defects reported."""
         doc = export_round(self.session, self.rnd)
         try:
-            load_problem(doc)
+            return load_problem(doc)
         except ProblemError as exc:
             where = f"round {self.rnd.external_id!r} after the import"
             for issue in exc.issues:
                 self.bad(where, None, None, _readable(str(issue), doc))
+        return None
 
 
 _PATH_RE: Final = re.compile(

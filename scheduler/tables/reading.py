@@ -28,7 +28,10 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from scheduler.breaks import Break
 
 __all__ = ["RawTable", "TableFile", "TableIssue", "TablesError", "read_table"]
 
@@ -57,13 +60,28 @@ class TableIssue:
 
 
 class TablesError(ValueError):
-    """An import refused as a whole; `issues` lists every problem found. Nothing was written."""
+    """An import refused as a whole; `issues` lists every problem found. Nothing was written.
 
-    def __init__(self, issues: Sequence[TableIssue]) -> None:
+    `breaks`: when the import was refused because it would break pins or placements
+    (`scheduler.breaks.Break`), those breaks; `issues` names each of them too. `hint`: what the
+    user can do, printed after the problems."""
+
+    def __init__(
+        self,
+        issues: Sequence[TableIssue],
+        *,
+        breaks: Sequence[Break] = (),
+        hint: str | None = None,
+    ) -> None:
         self.issues = list(issues)
+        self.breaks = list(breaks)
+        self.hint = hint
         count = len(self.issues)
         head = f"{count} problem{'s' if count != 1 else ''}; nothing was imported"
-        super().__init__("\n".join([head, *(str(i) for i in self.issues)]))
+        lines = [head, *(str(i) for i in self.issues)]
+        if hint:
+            lines.append(hint)
+        super().__init__("\n".join(lines))
 
 
 @dataclass(frozen=True, slots=True)
