@@ -177,7 +177,7 @@ _CARRIED: Final = (AssignmentStatus.published, AssignmentStatus.confirmed)
 _UNPLACED_BY_HAND: Final = {"code": "capacity_taken", "detail": "unplaced by a coordinator"}
 
 
-# --- Results ---------------------------------------------------------------------------------------
+# --- Results ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
