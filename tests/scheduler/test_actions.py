@@ -17,6 +17,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import scheduler.actions as actions
+import scheduler.actions.pins as pin_actions
 import scheduler.actions.placements as placements
 import scheduler.jobs as jobs
 from models import (
@@ -772,7 +773,8 @@ def test_forbid_keeps_an_unplaced_students_reasons_true(
     codes = {r["code"] for r in session.scalars(select(Unplaced.reasons)).one()}
     assert "capacity_taken" in codes
     held = "o1" if _slot_of(session, rnd, "s1") == "a" else "o2"
-    monkeypatch.setattr(placements, "_RECHECK_BLOCK", 1)  # one opportunity per block: the loop runs
+    # One opportunity per block: the loop runs.
+    monkeypatch.setattr(pin_actions, "_RECHECK_BLOCK", 1)
     outcome = actions.forbid(session, rnd, s2, _opp(session, rnd, held), user=None)
     codes = {r["code"] for r in session.scalars(select(Unplaced.reasons)).one()}
     assert "forbidden" in codes
@@ -1203,7 +1205,7 @@ def test_h2_row_locks_hold_when_both_have_read(
     """H2 race (PostgreSQL): both have read the free seat; the row lock lets one in, H2 other."""
     factory = make_session_factory(engine)
     both_read = threading.Barrier(2, timeout=30)
-    lock = placements._lock_capacity
+    lock = placements.lock_capacity
 
     def read_then_lock(session: Session, opportunity: Opportunity, slot: Slot | None) -> Any:
         free = slot is not None and (
@@ -1216,7 +1218,7 @@ def test_h2_row_locks_hold_when_both_have_read(
         both_read.wait()
         return lock(session, opportunity, slot)
 
-    monkeypatch.setattr(placements, "_lock_capacity", read_then_lock)
+    monkeypatch.setattr(placements, "lock_capacity", read_then_lock)
     assert _race(factory, *last_seat, None) == ["H2", "ok"]
     assert _in_slot(factory, *last_seat) == 2
 
@@ -1232,14 +1234,14 @@ def test_h2_without_the_row_locks_the_race_overbooks(
     def no_lock(session: Session, opportunity: Opportunity, slot: Slot | None) -> Any:
         both_read.wait()
         assert slot is not None
-        # The same capacities `_lock_capacity` returns (an opportunity without a capacity of
+        # The same capacities `lock_capacity` returns (an opportunity without a capacity of
         # its own holds its slots' seats), read without any lock.
         places = opportunity.capacity
         if places is None:
             places = sum(sl.capacity for sl in opportunity.slots)
         return places, slot.capacity
 
-    monkeypatch.setattr(placements, "_lock_capacity", no_lock)
+    monkeypatch.setattr(placements, "lock_capacity", no_lock)
     assert _race(factory, *last_seat, None) == ["ok", "ok"]
     assert _in_slot(factory, *last_seat) == 3
 
