@@ -5,7 +5,8 @@ face: more students than seats in the popular clusters, a school bell that ends 
 fixed time, students who have no car, late shifts that 14- and 15-year-olds may not work,
 apprenticeships that need a workplace mentor. `generate_round` builds such a document from a
 seed alone (Python's `random`; travel times by `solver.travel`, as the solver computes them), so
-that the same arguments always give the same document.
+that the same arguments always give the same document. Where the generator needs a hard rule
+(which postings a student can see are closed, which pins can hold), it asks `solver.rules`.
 
 The metro grows with the round: its radius, the number of schools, employers and community
 mentors all follow the number of students. Positions are drawn on a flat map in kilometres
@@ -23,15 +24,34 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
 
-from solver.problem import Location, format_time, parse_time
-from solver.travel import estimate_minutes, haversine_km
+from solver.problem import (
+    Location,
+    Opportunity,
+    School,
+    Student,
+    age_on,
+    format_time,
+    opportunity_from_dict,
+    parse_time,
+    school_from_dict,
+    student_from_dict,
+)
+from solver.rules import (
+    grade_ok,
+    has_credentials,
+    old_enough,
+    opportunity_capacity,
+    opportunity_refusals,
+    slot_capacity,
+    slot_refusals,
+)
+from solver.travel import estimate_minutes, haversine_km, origin, trip
 
 __all__ = ["CLUSTERS", "generate_round"]
 
 FORMAT = "wbl-problem/1"
 DAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEKDAYS: tuple[str, ...] = DAYS[:5]
-MODES: tuple[str, ...] = ("walk", "bike", "transit", "car")
 
 
 CLUSTERS: tuple[str, ...] = (
@@ -382,8 +402,10 @@ class _Generator:
     popularity: list[float] = field(default_factory=list)
     by_cluster: dict[str, list[int]] = field(default_factory=dict)
     students: list[dict[str, Any]] = field(default_factory=list)
-    student_school: list[int] = field(default_factory=list)
-    ages: list[int] = field(default_factory=list)
+    # The opportunities as the solver reads them, for the students' view of the postings
+    # (built before `accepts` is set: the postings do not print it).
+    postings: list[Opportunity] = field(default_factory=list)
+    typed_schools: dict[str, School] = field(default_factory=dict)
     mentors: list[dict[str, Any]] = field(default_factory=list)
     _candidates: dict[tuple[int, str], tuple[list[int], list[float]]] = field(default_factory=dict)
 
@@ -671,6 +693,7 @@ class _Generator:
 
     def build_students(self) -> None:
         rng = self.rng
+        self.postings = [opportunity_from_dict(opp) for opp in self.opportunities]
         width = _width(self.n, 6)
         school_cum = list(accumulate(rng.uniform(0.6, 1.4) for _ in self.schools))
         school_idx = list(range(len(self.schools)))
@@ -747,8 +770,15 @@ class _Generator:
             credentials = self._credentials(clusters, age, modes)
             student["credentials"] = credentials
             student["busy"] = self._busy(sc, grade, homeschooled)
+            applicant = Student(
+                id=student["id"],
+                name=student["name"],
+                birth_date=birth,
+                grade=grade,
+                credentials=tuple(credentials),
+            )
             student["preferences"] = self._preferences(
-                sc, clusters, n_prefs(rng), demand, (age, grade, credentials)
+                sc, clusters, n_prefs(rng), demand, (applicant, age)
             )
             student["priority"] = priority
             student["groups"] = groups
@@ -759,8 +789,6 @@ class _Generator:
                 domain = "students.example.org"
                 student["email"] = f"{first.lower()}.{last.lower()}{i + 1}@{domain}"
             self.students.append(student)
-            self.student_school.append(sc)
-            self.ages.append(age)
 
     def _age(self, grade: int) -> int:
         """Age on the start date: grade + 5 in the fall (+1 by June), a few older or younger."""
@@ -868,14 +896,15 @@ class _Generator:
             self._candidates[key] = found
         return found
 
-    def _visibly_closed(self, o: int, age: int, grade: int, credentials: list[str]) -> bool:
-        """The posting's printed requirements (age, grade, credentials) rule the student out."""
-        opp = self.opportunities[o]
-        if age < opp.get("min_age", 0) or grade < opp.get("min_grade", 0):
-            return True
-        if age < 14 and opp["kind"] != "job_shadow":
-            return True
-        return any(c not in credentials for c in opp["required_credentials"])
+    def _visibly_closed(self, o: int, applicant: Student, age: int) -> bool:
+        """The posting's printed requirements rule the student out (H3: age, grade,
+        credentials)."""
+        posting = self.postings[o]
+        return not (
+            old_enough(age, posting)
+            and grade_ok(applicant, posting)
+            and has_credentials(applicant, posting)
+        )
 
     def _preferences(
         self,
@@ -883,7 +912,7 @@ class _Generator:
         clusters: list[str],
         count: int,
         demand: _Picker,
-        applicant: tuple[int, int, list[str]],
+        applicant: tuple[Student, int],
     ) -> list[str]:
         rng = self.rng
         chosen: list[int] = []
@@ -996,77 +1025,25 @@ class _Generator:
 
     # --- pins, travel overrides, forbidden pairs ---------------------------------------------
 
-    def _origin(self, s: int) -> tuple[float, float]:
-        student = self.students[s]
-        if "school" in student and not self.summer:
-            loc = self.schools[self.student_school[s]]["location"]
-        else:
-            loc = student.get("location") or self.schools[self.student_school[s]]["location"]
-        return loc["lat"], loc["lon"]
+    def _origin(self, student: Student) -> Location:
+        """Where the student's trips start, by the solver's rule (`solver.travel.origin`)."""
+        if len(self.typed_schools) != len(self.schools):
+            self.typed_schools = {sc["id"]: school_from_dict(sc) for sc in self.schools}
+        return origin(student, self.typed_schools, self.summer)
 
-    def _travel(self, s: int, o: int, mode: str) -> int:
-        lat, lon = self._origin(s)
-        site = self.sites[o]
-        # The solver's own estimate, so that pins are only emitted where its commute rule (H4)
-        # and schedule rule (H5) will accept them.
-        return estimate_minutes(
-            haversine_km(Location(lat=lat, lon=lon), Location(lat=site.lat, lon=site.lon)), mode
-        )
-
-    def _can_take(self, s: int, o: int, slot: dict[str, Any]) -> bool:
-        """H3-H7 for one student and one slot, without travel overrides (pins avoid those)."""
-        student, opp, age = self.students[s], self.opportunities[o], self.ages[s]
-        clusters = student["clusters"]
-        if clusters and opp["cluster"] not in clusters and opp["id"] not in student["preferences"]:
+    def _can_take(self, student: Student, opp: Opportunity, k: int) -> bool:
+        """H3-H7 for one student and slot `k` of `opp`, by the solver's rules, as the pins need
+        them. Two generator policies narrow them: a slot with dated blocks is skipped (its
+        weekly hours need a calendar), and travel overrides are ignored (pins are made before
+        them, and travel entries are drawn for unpinned students only)."""
+        slot = opp.slots[k]
+        if any(b.date is not None for b in slot.blocks):
             return False
-        if age < opp.get("min_age", 0) or (age < 14 and opp["kind"] != "job_shadow"):
+        age = age_on(student.birth_date, self.start)
+        best = trip(student, opp, self._origin(student))
+        if best is None or opportunity_refusals(student, opp, age=age, trip=best):
             return False
-        if student.get("grade", 0) < opp.get("min_grade", 0):
-            return False
-        if any(c not in student["credentials"] for c in opp["required_credentials"]):
-            return False
-        if opp.get("accepts") is not None and student["id"] not in opp["accepts"]:
-            return False
-        learner = opp["kind"] in ("apprenticeship", "co_op") and age >= 16
-        if opp["hazardous"] and age < 18 and not learner:
-            return False
-        modes = [m for m in student["travel_modes"] if m != "transit" or opp["transit_accessible"]]
-        if not modes:
-            return False
-        t = min(self._travel(s, o, m) for m in modes)
-        if t > student["max_commute_minutes"]:
-            return False
-        weekly = [b for b in slot["blocks"] if "day" in b]
-        for b in weekly:
-            for c in student["busy"]:
-                if c["day"] != b["day"]:
-                    continue
-                if (
-                    parse_time(b["start"]) - t < parse_time(c["end"])
-                    and parse_time(c["start"]) < parse_time(b["end"]) + t
-                ):
-                    return False
-        if any("date" in b for b in slot["blocks"]):
-            return False  # weekly hours of dated blocks need a calendar; pins skip them
-        hours = sum(parse_time(b["end"]) - parse_time(b["start"]) for b in weekly) / 60
-        if "max_weekly_hours" in student and hours > student["max_weekly_hours"]:
-            return False
-        if age < 16 and opp["kind"] != "job_shadow":
-            latest, per_day, per_week = (21 * 60, 8, 40) if self.summer else (19 * 60, 3, 18)
-            if hours > per_week:
-                return False
-            for b in weekly:
-                if parse_time(b["start"]) < 7 * 60 or parse_time(b["end"]) > latest:
-                    return False
-                if b["day"] in WEEKDAYS:
-                    day_minutes = sum(
-                        parse_time(c["end"]) - parse_time(c["start"])
-                        for c in weekly
-                        if c["day"] == b["day"]
-                    )
-                    if day_minutes > per_day * 60:
-                        return False
-        return True
+        return not slot_refusals(student, opp, slot, age=age, minutes=best[1], summer=self.summer)
 
     def build_pins(self) -> list[dict[str, Any]]:
         """A couple of confirmed placements that must stay put, each checked against H3-H7."""
@@ -1084,21 +1061,25 @@ class _Generator:
             if s in students or not self.students[s]["preferences"]:
                 continue
             # Requires-mentor and accepts hosts are left out: their pins hinge on more rules.
-            o = index[self.students[s]["preferences"][0]]
-            opp = self.opportunities[o]
-            if opp["requires_mentor"] or opp.get("accepts") is not None:
+            opp = opportunity_from_dict(
+                self.opportunities[index[self.students[s]["preferences"][0]]]
+            )
+            if opp.requires_mentor or opp.accepts is not None:
                 continue
-            if taken.get(opp["id"], 0) >= opp.get("capacity", 1 << 30):
+            if taken.get(opp.id, 0) >= opportunity_capacity(opp):
                 continue
-            for slot in opp["slots"]:
-                if seats.get(slot["id"], 0) >= slot["capacity"] or not self._can_take(s, o, slot):
+            student = student_from_dict(self.students[s])
+            for k, slot in enumerate(opp.slots):
+                if seats.get(slot.id, 0) >= slot_capacity(slot):
                     continue
-                seats[slot["id"]] = seats.get(slot["id"], 0) + 1
-                taken[opp["id"]] = taken.get(opp["id"], 0) + 1
+                if not self._can_take(student, opp, k):
+                    continue
+                seats[slot.id] = seats.get(slot.id, 0) + 1
+                taken[opp.id] = taken.get(opp.id, 0) + 1
                 students.append(s)
-                pin = {"student": self.students[s]["id"], "opportunity": opp["id"]}
+                pin = {"student": student.id, "opportunity": opp.id}
                 if rng.random() < 0.5:
-                    pin["slot"] = slot["id"]
+                    pin["slot"] = slot.id
                 pinned.append(pin)
                 break
         return pinned
@@ -1126,7 +1107,12 @@ class _Generator:
                 continue
             minutes: int | None = None
             if entries:  # the first one records a route with no service at all
-                estimate = self._travel(s, index[oid], mode)
+                # Around the spec's estimate from the student's origin.
+                site = self.sites[index[oid]]
+                distance = haversine_km(
+                    self._origin(student_from_dict(student)), Location(lat=site.lat, lon=site.lon)
+                )
+                estimate = estimate_minutes(distance, mode)
                 minutes = max(1, round(estimate * rng.uniform(0.8, 1.5)))
             entries[key] = {
                 "student": student["id"],

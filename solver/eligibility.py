@@ -4,7 +4,9 @@ Only opportunities in a student's clusters (all of them when the student names n
 student's preferences are candidates; the rest refuse the student for `no_cluster_match`.
 Candidates are checked in vectorised blocks of pairs, rule by rule, and each refused pair is
 counted under its reason code so that every unplaced student can be explained without a
-second pass. The rules are one function each, named after the spec's rule.
+second pass. The rules are one vectorised function each, named after the spec's rule; each
+decides what its one-pair function in `solver.rules` decides (a test keeps them equal), and
+`refusal_codes` answers for one pair with those functions.
 """
 
 from __future__ import annotations
@@ -18,6 +20,14 @@ import numpy.typing as npt
 
 from solver.instance import BoolArray, Instance, IntArray
 from solver.problem import MODES, Problem
+from solver.rules import (
+    ADULT_AGE,
+    CHILD_LABOUR_AGE,
+    LEARNER_AGE,
+    WORKING_AGE,
+    opportunity_refusals,
+    slot_refusals,
+)
 from solver.travel import UNREACHABLE, estimate_matrix, haversine_pairs, origin, trip
 
 # Reason codes of the spec; the position is the column in `Eligibility.refusals`.
@@ -58,37 +68,39 @@ class Eligibility:
 
 
 def too_young(inst: Instance, s: IntArray, o: IntArray) -> BoolArray:
-    """H3: under the opportunity's min_age, or under 14 for anything but job shadowing."""
+    """H3: under the opportunity's min_age, or under 14 for anything but job shadowing
+    (`rules.old_enough`)."""
     age = inst.age[s]
-    return (age < inst.min_age[o]) | ((age < 14) & ~inst.job_shadow[o])
+    return (age < inst.min_age[o]) | ((age < WORKING_AGE) & ~inst.job_shadow[o])
 
 
 def grade_too_low(inst: Instance, s: IntArray, o: IntArray) -> BoolArray:
-    """H3: below min_grade (a student without a grade fails any min_grade)."""
+    """H3: below min_grade, a student without a grade failing any (`rules.grade_ok`)."""
     return inst.grade[s] < inst.min_grade[o]
 
 
 def missing_credential(inst: Instance, s: IntArray, o: IntArray) -> BoolArray:
-    """H3: the student lacks one of the opportunity's required credentials."""
+    """H3: the student lacks a required credential (`rules.has_credentials`)."""
     result: BoolArray = ((inst.req_bits[o] & ~inst.cred_bits[s]) != 0).any(axis=1)
     return result
 
 
 def not_accepted(inst: Instance, s: IntArray, o: IntArray) -> BoolArray:
-    """H3: the opportunity lists whom it accepts and the student is not among them."""
+    """H3: the opportunity lists whom it accepts, not the student (`rules.accepted`)."""
     keys = s * inst.n_opps + o
     return inst.has_accepts[o] & ~np.isin(keys, inst.accepted_keys)
 
 
 def hazardous_minor(inst: Instance, s: IntArray, o: IntArray) -> BoolArray:
-    """H3: hazardous work under 18, except student-learners of 16+ in apprenticeships or co-ops."""
+    """H3: hazardous work under 18, except student-learners of 16+ in apprenticeships or co-ops
+    (`rules.hazardous_ok`)."""
     age = inst.age[s]
-    exempt = inst.learner_kind[o] & (age >= 16)
-    return inst.hazardous[o] & (age < 18) & ~exempt
+    exempt = inst.learner_kind[o] & (age >= LEARNER_AGE)
+    return inst.hazardous[o] & (age < ADULT_AGE) & ~exempt
 
 
 def forbidden_pair(inst: Instance, s: IntArray, o: IntArray) -> BoolArray:
-    """H3/H9: the coordinator forbade this pair."""
+    """H3/H9: the coordinator forbade this pair (`rules.not_forbidden`)."""
     return np.isin(s * inst.n_opps + o, inst.forbidden_keys)
 
 
@@ -236,7 +248,8 @@ class _Estimates:
 def commute(
     inst: Instance, estimates: _Estimates, overrides: _Keyed, s: IntArray, o: IntArray
 ) -> tuple[IntArray, IntArray]:
-    """H4: fastest usable mode and its minutes per pair (UNREACHABLE when no mode can go).
+    """H4: fastest usable mode and its minutes per pair (UNREACHABLE when no mode can go), as
+    `solver.travel.trip` finds it for one pair; within the limit is `rules.commute_within_limit`.
 
     A student's own `travel` entry wins over the group's and the estimate. Ties go to the
     earlier mode of MODES (walk, bike, transit, car), as the spec orders them.
@@ -257,7 +270,8 @@ def commute(
 
 
 def schedule_conflict(inst: Instance, s: IntArray, slot: IntArray, t: IntArray) -> BoolArray:
-    """H5: a weekly shift overlaps a busy block on its weekday once travel both ways is added."""
+    """H5: a weekly shift overlaps a busy block on its weekday once travel both ways is added
+    (`rules.schedule_clear`)."""
     conflict = np.zeros(s.shape[0], dtype=np.bool_)
     for j in range(inst.slot_day.shape[1]):
         day = inst.slot_day[slot, j]
@@ -273,13 +287,19 @@ def schedule_conflict(inst: Instance, s: IntArray, slot: IntArray, t: IntArray) 
 
 
 def over_weekly_hours(inst: Instance, s: IntArray, slot: IntArray) -> BoolArray:
-    """H6: the slot's weekly hours exceed the student's own limit."""
+    """H6: the slot's weekly hours exceed the student's own limit
+    (`rules.weekly_hours_within`)."""
     return inst.slot_weekly_minutes[slot] > inst.max_weekly_minutes[s]
 
 
 def child_labour_hours(inst: Instance, s: IntArray, slot: IntArray) -> BoolArray:
-    """H7: under 16, every kind but job shadowing keeps to the FLSA window and hour limits."""
-    return (inst.age[s] < 16) & ~inst.job_shadow[inst.slot_opp[slot]] & ~inst.slot_minor_ok[slot]
+    """H7: under 16, every kind but job shadowing keeps to the FLSA window and hour limits
+    (`rules.child_labour_ok`)."""
+    return (
+        (inst.age[s] < CHILD_LABOUR_AGE)
+        & ~inst.job_shadow[inst.slot_opp[slot]]
+        & ~inst.slot_minor_ok[slot]
+    )
 
 
 # --- Candidate pairs and the whole pass ----------------------------------------------------------
@@ -472,11 +492,11 @@ def _rule_counts(inst: Instance, students: IntArray, cand: IntArray) -> IntArray
     `_COUNTED_RULES`), the same numbers pair-by-pair evaluation gives, without pairs."""
     out = np.zeros((students.size, len(_COUNTED_RULES)), dtype=np.int64)
     age, grade = inst.age[students], inst.grade[students]
-    # too_young: under min_age, or under 14 outside job shadowing.
+    # too_young: under min_age, or under 14 outside job shadowing (WORKING_AGE).
     min_age = np.sort(inst.min_age[cand])
     out[:, 0] = cand.size - np.searchsorted(min_age, age, side="right")
     working = np.sort(inst.min_age[cand[~inst.job_shadow[cand]]])
-    out[:, 0] += np.where(age < 14, np.searchsorted(working, age, side="right"), 0)
+    out[:, 0] += np.where(age < WORKING_AGE, np.searchsorted(working, age, side="right"), 0)
     # grade: below min_grade.
     min_grade = np.sort(inst.min_grade[cand])
     out[:, 1] = cand.size - np.searchsorted(min_grade, grade, side="right")
@@ -501,7 +521,9 @@ def _rule_counts(inst: Instance, students: IntArray, cand: IntArray) -> IntArray
     hazardous = inst.hazardous[cand]
     all_hazardous = int(hazardous.sum())
     not_exempt = int((hazardous & ~inst.learner_kind[cand]).sum())
-    out[:, 4] = np.where(age >= 18, 0, np.where(age >= 16, not_exempt, all_hazardous))
+    out[:, 4] = np.where(
+        age >= ADULT_AGE, 0, np.where(age >= LEARNER_AGE, not_exempt, all_hazardous)
+    )
     return out
 
 
@@ -550,47 +572,20 @@ def pair_trip(inst: Instance, student: int, opp: int) -> tuple[str, int] | None:
 
 def refusal_codes(inst: Instance, student: int, opp: int, slot: int | None = None) -> list[str]:
     """Why `student` may not take `opp` (at `slot`, or at any of its slots): the reason codes
-    of every rule it breaks, [] when allowed. The same rules as the pass above, for one pair:
-    manual moves and pins are checked with it."""
-    s = np.array([student], dtype=np.int64)
-    o = np.array([opp], dtype=np.int64)
+    of every rule it breaks, [] when allowed. The one-pair functions of `solver.rules` on the
+    same travel as the pass above: manual moves and pins are checked with it."""
     p = inst.problem
     st, op = p.students[student], p.opportunities[opp]
-    codes: list[str] = []
-    if st.clusters and op.cluster not in st.clusters and op.id not in st.preferences:
-        codes.append("no_cluster_match")
-    codes += [
-        code
-        for code, rule in zip(_COUNTED_RULES, H3_RULES, strict=True)
-        if bool(rule(inst, s, o)[0])
-    ]
+    age = int(inst.age[student])
     best = pair_trip(inst, student, opp)
-    if best is None:
-        codes.append("no_transport_mode")
-    elif best[1] > st.max_commute_minutes:
-        codes.append("commute_too_long")
+    codes = opportunity_refusals(st, op, age=age, trip=best, forbidden=inst.forbidden)
     if codes:
         return codes
     assert best is not None
-    first, last = int(inst.opp_slot_start[opp]), int(inst.opp_slot_start[opp + 1])
-    slots = [slot] if slot is not None else list(range(first, last))
-    t = np.array([best[1]], dtype=np.int64)
+    slots = [inst.slots[slot]] if slot is not None else list(op.slots)
     per_slot = []
     for sl in slots:
-        x = np.array([sl], dtype=np.int64)
-        fails = [
-            code
-            for code, fail in zip(
-                SLOT_REASONS,
-                (
-                    schedule_conflict(inst, s, x, t),
-                    over_weekly_hours(inst, s, x),
-                    child_labour_hours(inst, s, x),
-                ),
-                strict=True,
-            )
-            if bool(fail[0])
-        ]
+        fails = slot_refusals(st, op, sl, age=age, minutes=best[1], summer=p.round.summer)
         if not fails:
             return []
         per_slot.append(fails)

@@ -3,14 +3,23 @@ the mentoring model and the explanations so each of them looks ids up once."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from solver.problem import MODES, Block, Opportunity, Problem, Slot, age_on
+from solver.problem import MODES, Block, Opportunity, Problem, Slot
+from solver.rules import (
+    LEARNER_KINDS,
+    age_of,
+    max_weekly_minutes,
+    minor_hours_ok,
+    opportunity_capacity,
+    slot_capacity,
+    slot_weekly_minutes,
+    workplace_mentor_serves,
+)
 from solver.travel import origin
 
 IntArray = npt.NDArray[np.int64]
@@ -21,40 +30,10 @@ FloatArray = npt.NDArray[np.float64]
 NO_BLOCK = 10**6
 
 
-def slot_weekly_minutes(slot: Slot) -> int:
-    """Weekly blocks plus the dated blocks of the calendar week (Mon-Sun) that has the most."""
-    weekly = sum(b.minutes for b in slot.blocks if b.day is not None)
-    per_week: dict[tuple[int, int], int] = defaultdict(int)
-    for b in slot.blocks:
-        if b.date is not None:
-            per_week[b.date.isocalendar()[:2]] += b.minutes
-    return weekly + max(per_week.values(), default=0)
-
-
-def slot_max_weekday_minutes(slot: Slot) -> int:
-    """The most minutes the slot takes on any Monday-Friday day, weekly or dated."""
-    by_weekday = [0] * 7
-    for b in slot.blocks:
-        if b.day is not None:
-            by_weekday[b.day] += b.minutes
-    most = max(by_weekday[:5])
-    by_date: dict[dt.date, int] = defaultdict(int)
-    for b in slot.blocks:
-        if b.date is not None and b.date.weekday() < 5:
-            by_date[b.date] += b.minutes
-    for date, minutes in by_date.items():
-        most = max(most, minutes + by_weekday[date.weekday()])
-    return most
-
-
-def child_labour_ok(slot: Slot, summer: bool) -> bool:
-    """H7 for a student under 16 (kinds but job shadowing): window, daily and weekly hours."""
-    latest = (21 if summer else 19) * 60
-    if any(b.start < 7 * 60 or b.end > latest for b in slot.blocks):
-        return False
-    if slot_max_weekday_minutes(slot) > (8 if summer else 3) * 60:
-        return False
-    return slot_weekly_minutes(slot) <= (40 if summer else 18) * 60
+def preference_score(rank: int | None, longest: int) -> int:
+    """Objective level 3: a placement at rank r (1 = first) scores R + 1 - r, with R the length
+    of the longest preference list of the round; a placement outside the list scores 0."""
+    return longest + 1 - rank if rank is not None else 0
 
 
 def _bits(codes: tuple[str, ...], index: dict[str, int], words: int) -> list[int]:
@@ -85,10 +64,9 @@ class Instance:
         self.mentor_ix = {m.id: i for i, m in enumerate(mentors)}
         n, n_opp = len(students), len(opps)
         schools = {s.id: s for s in p.schools}
-        start = p.round.start_date
 
         # Students.
-        self.age = np.array([age_on(s.birth_date, start) for s in students], dtype=np.int64)
+        self.age = np.array([age_of(s, p.round) for s in students], dtype=np.int64)
         self.grade = np.array(
             [s.grade if s.grade is not None else -(10**6) for s in students], dtype=np.int64
         )
@@ -96,12 +74,7 @@ class Instance:
         self.weight = 1 + self.priority
         self.max_commute = np.array([s.max_commute_minutes for s in students], dtype=np.float64)
         self.max_weekly_minutes = np.array(
-            [
-                # Rounded as the checker does: 4.1 h * 60 is 245.99999999999997 in floats.
-                round(s.max_weekly_hours * 60, 6) if s.max_weekly_hours is not None else np.inf
-                for s in students
-            ],
-            dtype=np.float64,
+            [max_weekly_minutes(s) for s in students], dtype=np.float64
         )
         self.wants_mentor = np.array([s.wants_mentor for s in students], dtype=np.bool_)
         self.mode_mask = np.array(
@@ -169,18 +142,10 @@ class Instance:
         )
         self.job_shadow = np.array([o.kind == "job_shadow" for o in opps], dtype=np.bool_)
         self.hazardous = np.array([o.hazardous for o in opps], dtype=np.bool_)
-        self.learner_kind = np.array(
-            [o.kind in ("apprenticeship", "co_op") for o in opps], dtype=np.bool_
-        )
+        self.learner_kind = np.array([o.kind in LEARNER_KINDS for o in opps], dtype=np.bool_)
         self.has_accepts = np.array([o.accepts is not None for o in opps], dtype=np.bool_)
         self.requires_mentor = np.array([o.requires_mentor for o in opps], dtype=np.bool_)
-        self.opp_capacity = np.array(
-            [
-                o.capacity if o.capacity is not None else sum(sl.capacity for sl in o.slots)
-                for o in opps
-            ],
-            dtype=np.int64,
-        )
+        self.opp_capacity = np.array([opportunity_capacity(o) for o in opps], dtype=np.int64)
         clusters = sorted({o.cluster for o in opps})
         self.cluster_opps: dict[str, IntArray] = {
             c: np.array([i for i, o in enumerate(opps) if o.cluster == c], dtype=np.int64)
@@ -196,6 +161,7 @@ class Instance:
                 dtype=np.int64,
             )
         )
+        self.forbidden = frozenset(p.forbidden)  # for the one-pair rules
         self.forbidden_keys = np.unique(
             np.array(
                 [
@@ -217,12 +183,12 @@ class Instance:
         self.slot_opp = np.array([oi for oi, o in enumerate(opps) for _ in o.slots], dtype=np.int64)
         self.opp_slot_start = np.zeros(n_opp + 1, dtype=np.int64)
         np.cumsum([len(o.slots) for o in opps], out=self.opp_slot_start[1:])
-        self.slot_capacity = np.array([sl.capacity for sl in self.slots], dtype=np.int64)
+        self.slot_capacity = np.array([slot_capacity(sl) for sl in self.slots], dtype=np.int64)
         self.slot_weekly_minutes = np.array(
             [slot_weekly_minutes(sl) for sl in self.slots], dtype=np.float64
         )
         self.slot_minor_ok = np.array(
-            [child_labour_ok(sl, p.round.summer) for sl in self.slots], dtype=np.bool_
+            [minor_hours_ok(sl, p.round.summer) for sl in self.slots], dtype=np.bool_
         )
         weekly = [[b for b in sl.blocks if b.day is not None] for sl in self.slots]
         width = max((len(w) for w in weekly), default=0) or 1
@@ -235,7 +201,8 @@ class Instance:
                 self.slot_start[si, j] = b.start
                 self.slot_end[si, j] = b.end
 
-        # Workplace mentors able to serve each opportunity (same employer, cluster held).
+        # Workplace mentors able to serve each opportunity (H8), looked for among the mentors
+        # of its employer only: every mentor against every opportunity would not scale.
         by_employer: dict[str, list[int]] = defaultdict(list)
         for mi, m in enumerate(mentors):
             if m.employer is not None:
@@ -244,7 +211,7 @@ class Instance:
             [
                 mi
                 for mi in by_employer.get(o.employer, ())
-                if not mentors[mi].clusters or o.cluster in mentors[mi].clusters
+                if workplace_mentor_serves(mentors[mi], o)
             ]
             if o.requires_mentor
             else []
@@ -269,3 +236,7 @@ class Instance:
 
     def preference_rank(self, student: int, opp: int) -> int | None:
         return self.pref_rank.get(student * self.n_opps + opp)
+
+    def preference_score(self, student: int, opp: int) -> int:
+        """`preference_score` of the student's rank of the opportunity."""
+        return preference_score(self.preference_rank(student, opp), self.longest_preferences)

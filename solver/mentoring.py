@@ -21,12 +21,12 @@ from ortools.sat.python import cp_model
 
 from solver.eligibility import Eligibility
 from solver.instance import BoolArray, Instance, IntArray
-from solver.problem import Block, Mentor, Student
+from solver.problem import Mentor, Slot
+from solver.rules import DAY, community_mentor_matches, meeting_grid, meeting_times
+from solver.rules import meeting_starts as meeting_starts  # callers outside solver/ use it here
+from solver.rules import week_intervals as week_intervals
 
 log = logging.getLogger(__name__)
-
-GRID = 15
-DAY = 24 * 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,39 +49,11 @@ class MentoringResult:
     touched: int  # students the model considered
 
 
-def clusters_meet(student: Student, mentor: Mentor) -> bool:
-    """H8: either side open to every cluster, or a cluster in common."""
-    return (
-        not student.clusters
-        or not mentor.clusters
-        or bool(set(student.clusters) & set(mentor.clusters))
-    )
-
-
-def week_intervals(blocks: tuple[Block, ...] | list[Block]) -> list[tuple[int, int]]:
-    """Weekly blocks as minutes since Monday 00:00 (dated blocks are excused, so left out)."""
-    return [
-        (b.weekday * DAY + b.start, b.weekday * DAY + b.end) for b in blocks if b.day is not None
-    ]
-
-
-def meeting_starts(mentor: Mentor, busy: list[tuple[int, int]], length: int) -> list[int]:
-    """H8: grid starts inside the mentor's availability that overlap nothing in `busy`."""
-    out = []
-    for a, b in week_intervals(mentor.available):
-        first = -(-a // GRID) * GRID
-        for start in range(first, b - length + 1, GRID):
-            end = start + length
-            if all(end <= c or d <= start for c, d in busy):
-                out.append(start)
-    return out
-
-
 def meeting_capacity(mentor: Mentor, length: int) -> int:
     """Capacity, or fewer: how many meetings fit side by side in the availability (H8)."""
     fits = 0
     for a, b in week_intervals(mentor.available):
-        first = -(-a // GRID) * GRID
+        first = meeting_grid(a, b, length).start
         fits += max(0, (b - first) // length)
     return min(mentor.capacity, fits)
 
@@ -128,21 +100,18 @@ def mentoring_bound(
         return 0, 0
     Key = tuple[tuple[str, ...], tuple[tuple[int, int], ...], bool]
     groups: dict[Key, int] = defaultdict(int)
+    # Which mentors each distinct set of clusters meets (H8), decided once per set.
+    meets: dict[tuple[str, ...], list[bool]] = {}
     for s in students:
         st = p.students[int(s)]
         clusters = tuple(sorted(set(st.clusters)))
+        if clusters not in meets:
+            meets[clusters] = [community_mentor_matches(st, p.mentors[mi]) for mi in mentors]
         groups[(clusters, tuple(sorted(week_intervals(st.busy))), bool(workplace_capable[s]))] += 1
     with_time = len(groups) * len(mentors) <= max_checks
     # Every mentor's grid starts in one array, so "some start is free" is one numpy test per
     # busy pattern for all mentors at once.
-    per_mentor = [
-        [
-            a
-            for a, b in week_intervals(p.mentors[mi].available)
-            for a in range(-(-a // GRID) * GRID, b - length + 1, GRID)
-        ]
-        for mi in mentors
-    ]
+    per_mentor = [meeting_starts(p.mentors[mi], (), length) for mi in mentors]
     grid = np.array([t for ts in per_mentor for t in ts], dtype=np.int64)
     owner = np.repeat(np.arange(len(mentors)), [len(ts) for ts in per_mentor])
     free_by_busy: dict[tuple[tuple[int, int], ...], BoolArray] = {}
@@ -155,7 +124,6 @@ def mentoring_bound(
             free_by_busy[busy] = np.bincount(owner[ok], minlength=len(mentors)) > 0
         return free_by_busy[busy]
 
-    mentor_clusters = [set(p.mentors[mi].clusters) for mi in mentors]
     keys = list(groups)
     g = max_flow.SimpleMaxFlow()
     source, sink, workplace, first_mentor = 0, 1, 2, 3 + len(keys)
@@ -165,10 +133,9 @@ def mentoring_bound(
         g.add_arc_with_capacity(source, 3 + gi, count)
         if capable:
             g.add_arc_with_capacity(3 + gi, workplace, count)
-        wanted = set(clusters)
         free = free_mentors(busy) if with_time else np.ones(len(mentors), dtype=np.bool_)
         for j in (int(x) for x in np.nonzero(free)[0]):
-            if wanted and mentor_clusters[j] and not wanted & mentor_clusters[j]:
+            if not meets[clusters][j]:
                 continue
             g.add_arc_with_capacity(3 + gi, first_mentor + j, count)
     for k, mi in enumerate(mentors):
@@ -216,18 +183,12 @@ def assign_community_mentors(
     slot_free = inst.slot_capacity - slot_used
     opp_free = inst.opp_capacity - opp_used
     first_pair = np.searchsorted(elig.student, np.arange(inst.n_students + 1))
-    n_opp, longest = inst.n_opps, inst.longest_preferences
 
     def score(pi: int) -> int:
-        s, o = int(elig.student[pi]), int(inst.slot_opp[elig.slot[pi]])
-        rank = inst.pref_rank.get(s * n_opp + o)
-        return longest + 1 - rank if rank is not None else 0
+        return inst.preference_score(int(elig.student[pi]), int(inst.slot_opp[elig.slot[pi]]))
 
-    def blocked(s: int, pi: int) -> list[tuple[int, int]]:
-        busy = week_intervals(list(p.students[s].busy))
-        if pi >= 0:
-            busy += week_intervals(list(inst.slots[int(elig.slot[pi])].blocks))
-        return busy
+    def slot_of(pi: int) -> Slot | None:
+        return inst.slots[int(elig.slot[pi])] if pi >= 0 else None
 
     # Per touched student: alternatives (pair indices, -1 = unplaced) and candidate mentors with
     # the meeting starts each alternative leaves open. Students are taken in lottery order and
@@ -245,7 +206,9 @@ def assign_community_mentors(
         pinned = pinned_mentor.get(s)
         hinted = hint[s].mentor if hint and s in hint else None
         cands = [
-            mi for mi in community if offered[mi] < limit[mi] and clusters_meet(st, p.mentors[mi])
+            mi
+            for mi in community
+            if offered[mi] < limit[mi] and community_mentor_matches(st, p.mentors[mi])
         ]
         cands.sort(key=lambda mi: offered[mi] / p.mentors[mi].capacity)
         for first in (hinted, pinned):
@@ -273,7 +236,7 @@ def assign_community_mentors(
         for mi in cands:
             per_alt = {}
             for pi in options:
-                free = meeting_starts(p.mentors[mi], blocked(s, pi), length)
+                free = meeting_times(p.mentors[mi], st, slot_of(pi), length)
                 if free:
                     per_alt[pi] = free
             if per_alt:

@@ -238,6 +238,58 @@ def parse_blocks(raw: Sequence[Mapping[str, Any]] | None) -> tuple[Block, ...]:
     return tuple(_block(b) for b in raw or ())
 
 
+def school_from_dict(s: Mapping[str, Any]) -> School:
+    """One school of a document."""
+    return School(id=s["id"], name=s["name"], location=_location(s["location"]))  # type: ignore[arg-type]
+
+
+def student_from_dict(s: Mapping[str, Any]) -> Student:
+    """One student of a document, with the spec's defaults for absent fields."""
+    return Student(
+        id=s["id"],
+        name=s["name"],
+        birth_date=_date(s["birth_date"]),
+        school=s.get("school"),
+        grade=s.get("grade"),
+        location=_location(s.get("location")),
+        travel_modes=_tuple(s.get("travel_modes")),
+        max_commute_minutes=s.get("max_commute_minutes", 60),
+        clusters=_tuple(s.get("clusters")),
+        credentials=_tuple(s.get("credentials")),
+        busy=parse_blocks(s.get("busy")),
+        preferences=_tuple(s.get("preferences")),
+        priority=int(s.get("priority", 0)),
+        groups=_tuple(s.get("groups")),
+        max_weekly_hours=s.get("max_weekly_hours"),
+        wants_mentor=bool(s.get("wants_mentor", False)),
+        email=s.get("email"),
+    )
+
+
+def opportunity_from_dict(o: Mapping[str, Any]) -> Opportunity:
+    """One opportunity of a document, its slots included, with the spec's defaults."""
+    return Opportunity(
+        id=o["id"],
+        employer=o["employer"],
+        title=o["title"],
+        kind=o["kind"],
+        cluster=o["cluster"],
+        location=_location(o["location"]),  # type: ignore[arg-type]
+        slots=tuple(
+            Slot(id=sl["id"], capacity=int(sl["capacity"]), blocks=parse_blocks(sl.get("blocks")))
+            for sl in o.get("slots") or ()
+        ),
+        transit_accessible=bool(o.get("transit_accessible", True)),
+        capacity=o.get("capacity"),
+        min_age=o.get("min_age"),
+        min_grade=o.get("min_grade"),
+        required_credentials=_tuple(o.get("required_credentials")),
+        hazardous=bool(o.get("hazardous", False)),
+        requires_mentor=bool(o.get("requires_mentor", False)),
+        accepts=tuple(o["accepts"]) if o.get("accepts") is not None else None,
+    )
+
+
 def problem_from_dict(doc: Mapping[str, Any]) -> Problem:
     """Build a `Problem` from a document that `validate_problem` accepted (defaults filled in)."""
     r = doc["round"]
@@ -251,61 +303,13 @@ def problem_from_dict(doc: Mapping[str, Any]) -> Problem:
         summer=bool(r.get("summer", False)),
         mentor_meeting_minutes=int(r.get("mentor_meeting_minutes", 30)),
     )
-    schools = tuple(
-        School(id=s["id"], name=s["name"], location=_location(s["location"]))  # type: ignore[arg-type]
-        for s in doc.get("schools") or ()
-    )
-    students = tuple(
-        Student(
-            id=s["id"],
-            name=s["name"],
-            birth_date=_date(s["birth_date"]),
-            school=s.get("school"),
-            grade=s.get("grade"),
-            location=_location(s.get("location")),
-            travel_modes=_tuple(s.get("travel_modes")),
-            max_commute_minutes=s.get("max_commute_minutes", 60),
-            clusters=_tuple(s.get("clusters")),
-            credentials=_tuple(s.get("credentials")),
-            busy=parse_blocks(s.get("busy")),
-            preferences=_tuple(s.get("preferences")),
-            priority=int(s.get("priority", 0)),
-            groups=_tuple(s.get("groups")),
-            max_weekly_hours=s.get("max_weekly_hours"),
-            wants_mentor=bool(s.get("wants_mentor", False)),
-            email=s.get("email"),
-        )
-        for s in doc.get("students") or ()
-    )
+    schools = tuple(school_from_dict(s) for s in doc.get("schools") or ())
+    students = tuple(student_from_dict(s) for s in doc.get("students") or ())
     employers = tuple(
         Employer(id=e["id"], name=e["name"], contact_email=e.get("contact_email"))
         for e in doc.get("employers") or ()
     )
-    opportunities = tuple(
-        Opportunity(
-            id=o["id"],
-            employer=o["employer"],
-            title=o["title"],
-            kind=o["kind"],
-            cluster=o["cluster"],
-            location=_location(o["location"]),  # type: ignore[arg-type]
-            slots=tuple(
-                Slot(
-                    id=sl["id"], capacity=int(sl["capacity"]), blocks=parse_blocks(sl.get("blocks"))
-                )
-                for sl in o.get("slots") or ()
-            ),
-            transit_accessible=bool(o.get("transit_accessible", True)),
-            capacity=o.get("capacity"),
-            min_age=o.get("min_age"),
-            min_grade=o.get("min_grade"),
-            required_credentials=_tuple(o.get("required_credentials")),
-            hazardous=bool(o.get("hazardous", False)),
-            requires_mentor=bool(o.get("requires_mentor", False)),
-            accepts=tuple(o["accepts"]) if o.get("accepts") is not None else None,
-        )
-        for o in doc.get("opportunities") or ()
-    )
+    opportunities = tuple(opportunity_from_dict(o) for o in doc.get("opportunities") or ())
     mentors = tuple(
         Mentor(
             id=m["id"],

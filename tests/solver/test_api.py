@@ -27,6 +27,7 @@ def test_public_api_is_exported() -> None:
             "check_solution",
             "load_problem",
             "read_problem",
+            "refusal_codes",
             "solve",
         ]
     )
