@@ -11,32 +11,26 @@ from sqlalchemy.orm import Session
 
 from models import (
     Assignment,
-    Employer,
-    Forbidden,
     Mentor,
     Mentorship,
     Opportunity,
-    OpportunityAccept,
     Pin,
     Preference,
     Round,
-    School,
     Slot,
     SolveRun,
     Student,
-    TravelGroupTime,
-    TravelOverride,
 )
 from scheduler.access import same_round
 from scheduler.actions.audit import employer_ext_of
 from scheduler.actions.locks import lock_mentors
 from scheduler.errors import ActionRefused, PinRefused
-from scheduler.rounds import round_header
+from scheduler.problems import student_problem
 from solver.eligibility import pair_trip, refusal_codes
 from solver.instance import Instance
 from solver.mentoring import meeting_starts, week_intervals
 from solver.problem import Mentor as SolverMentor
-from solver.problem import Problem, parse_blocks, parse_time, problem_from_dict
+from solver.problem import Problem, parse_blocks, parse_time
 from solver.problem import Student as PairStudent
 
 # The spec's rule behind each reason code of the solver.
@@ -72,17 +66,12 @@ class Pair:
         return refusal_codes(self.inst, 0, 0, slot_ix)
 
 
-def _location(lat: float | None, lon: float | None) -> dict[str, float] | None:
-    return None if lat is None or lon is None else {"lat": lat, "lon": lon}
-
-
 def _pair_problem(
     session: Session, rnd: Round, student: Student, opportunity: Opportunity
 ) -> tuple[Problem, int | None]:
-    """A `Problem` holding just the student, the opportunity (its slots, employer and workplace
-    mentors) and what ties the two (preference, accepts, travel overrides and the student's
-    travel group's times, forbidden pair): everything the per-pair rules read. Also returns
-    the preference rank."""
+    """A `Problem` holding just the student, the opportunity (its slots, employer) and what
+    ties the two (preference, accepts, travel overrides and the student's travel group's times,
+    forbidden pair): everything the per-pair rules read. Also returns the preference rank."""
     rank = session.scalar(
         select(Preference.rank).where(
             Preference.student_id == student.id, Preference.opportunity_id == opportunity.id
@@ -92,147 +81,6 @@ def _pair_problem(
         session, rnd, student, [opportunity], ranked={opportunity.id} if rank else set()
     )
     return problem, rank
-
-
-def student_problem(
-    session: Session,
-    rnd: Round,
-    student: Student,
-    opportunities: Sequence[Opportunity],
-    *,
-    ranked: set[int],
-) -> Problem:
-    """A `Problem` of one student and the given opportunities, with what the H3-H7 rules read
-    of them: slots, employers, whether each accepts
-    the student, the student's travel overrides, travel group times and forbidden pairs.
-    `ranked`: the opportunities (ids) in the student's preferences; only whether one is ranked
-    matters to the rules (it lets an opportunity outside the clusters in). A few queries,
-    whatever the number of opportunities."""
-    sid = student.id
-    ids = [o.id for o in opportunities]
-    schools = []
-    if student.school_id is not None:
-        school = session.get_one(School, student.school_id)
-        schools.append(
-            {
-                "id": school.external_id,
-                "name": school.name,
-                "location": _location(school.lat, school.lon),
-            }
-        )
-    ext = {o.id: o.external_id for o in opportunities}
-    restricted = [o.id for o in opportunities if o.restricted]
-    accepted = (
-        set(
-            session.scalars(
-                select(OpportunityAccept.opportunity_id).where(
-                    OpportunityAccept.student_id == sid,
-                    OpportunityAccept.opportunity_id.in_(restricted),
-                )
-            )
-        )
-        if restricted
-        else set()
-    )
-    forbidden = session.scalars(
-        select(Forbidden.opportunity_id).where(
-            Forbidden.student_id == sid, Forbidden.opportunity_id.in_(ids)
-        )
-    )
-    travel = [
-        {"student": student.external_id, "opportunity": ext[o], "mode": str(mode), "minutes": m}
-        for o, mode, m in session.execute(
-            select(
-                TravelOverride.opportunity_id, TravelOverride.mode, TravelOverride.minutes
-            ).where(TravelOverride.student_id == sid, TravelOverride.opportunity_id.in_(ids))
-        )
-    ]
-    # The student's travel group, reduced to this member and these opportunities' times.
-    group_times = (
-        [
-            {"opportunity": ext[o], "mode": str(mode), "minutes": m}
-            for o, mode, m in session.execute(
-                select(
-                    TravelGroupTime.opportunity_id, TravelGroupTime.mode, TravelGroupTime.minutes
-                ).where(
-                    TravelGroupTime.group_id == student.travel_group_id,
-                    TravelGroupTime.opportunity_id.in_(ids),
-                )
-            )
-        ]
-        if student.travel_group_id is not None
-        else []
-    )
-    employer_ids = {o.employer_id for o in opportunities}
-    employers = session.scalars(
-        select(Employer).where(Employer.id.in_(employer_ids)).order_by(Employer.id)
-    ).all()
-    employer_ext = {e.id: e.external_id for e in employers}
-    slots: dict[int, list[dict[str, Any]]] = {o: [] for o in ids}
-    for sl in session.scalars(select(Slot).where(Slot.opportunity_id.in_(ids)).order_by(Slot.id)):
-        slots[sl.opportunity_id].append(
-            {"id": sl.external_id, "capacity": sl.capacity, "blocks": list(sl.blocks)}
-        )
-    doc: dict[str, Any] = {
-        "round": round_header(rnd),
-        "schools": schools,
-        "students": [
-            {
-                "id": student.external_id,
-                "name": student.name,
-                "school": schools[0]["id"] if schools else None,
-                "grade": student.grade,
-                "birth_date": student.birth_date.isoformat(),
-                "location": _location(student.lat, student.lon),
-                "travel_modes": list(student.travel_modes),
-                "max_commute_minutes": student.max_commute_minutes,
-                "clusters": list(student.clusters),
-                "credentials": list(student.credentials),
-                "busy": list(student.busy),
-                # Only whether an opportunity is ranked matters to the rules (the cluster rule
-                # lets a ranked one in), and ids outside the problem would not resolve.
-                "preferences": [ext[o] for o in ids if o in ranked],
-                "priority": student.priority,
-                "groups": list(student.groups),
-                "max_weekly_hours": student.max_weekly_hours,
-                "wants_mentor": student.wants_mentor,
-            }
-        ],
-        "employers": [{"id": e.external_id, "name": e.name} for e in employers],
-        "opportunities": [
-            {
-                "id": o.external_id,
-                "employer": employer_ext[o.employer_id],
-                "title": o.title,
-                "kind": str(o.kind),
-                "cluster": o.cluster,
-                "location": {"lat": o.lat, "lon": o.lon},
-                "transit_accessible": o.transit_accessible,
-                "slots": slots[o.id],
-                "capacity": o.capacity,
-                "min_age": o.min_age,
-                "min_grade": o.min_grade,
-                "required_credentials": list(o.required_credentials),
-                "hazardous": o.hazardous,
-                "requires_mentor": o.requires_mentor,
-                "accepts": (
-                    ([student.external_id] if o.id in accepted else []) if o.restricted else None
-                ),
-            }
-            for o in opportunities
-        ],
-        # Mentors (H8) are checked against the database under lock, not here.
-        "mentors": [],
-        "travel": travel,
-        "travel_groups": (
-            [{"id": "group", "students": [student.external_id], "travel": group_times}]
-            if group_times
-            else []
-        ),
-        "pins": [],
-        "forbidden": [{"student": student.external_id, "opportunity": ext[o]} for o in forbidden],
-    }
-    return problem_from_dict(doc)
 
 
 def pair_of(session: Session, rnd: Round, student: Student, opportunity: Opportunity) -> Pair:

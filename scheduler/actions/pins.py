@@ -28,11 +28,11 @@ from scheduler.actions.checks import (
     pair_of,
     pinned_others,
     refuse_pair,
-    student_problem,
 )
 from scheduler.actions.edits import current_assignment, mentorship_of, student_pins, take_out
 from scheduler.actions.locks import lock_capacity, lock_mentors, lock_round, lock_student
 from scheduler.errors import PinRefused
+from scheduler.problems import student_problem
 from solver.eligibility import compute_eligibility
 from solver.instance import Instance
 
