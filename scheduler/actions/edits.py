@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 from models import Assignment, Mentorship, Pin, Round, SolutionStatus, SolveRun, Student, Unplaced
 from models.base import utcnow
 from scheduler.actions.locks import lock_run
+from solver.problem import Pin as SolverPin
+from solver.rules import pin_allows
 
 
 def current_assignment(session: Session, run: SolveRun, student: Student) -> Assignment | None:
@@ -28,6 +30,19 @@ def mentorship_of(session: Session, run: SolveRun, student: Student) -> Mentorsh
     return session.scalar(
         select(Mentorship).where(Mentorship.run_id == run.id, Mentorship.student_id == student.id)
     )
+
+
+def pin_holds(
+    pinned_opportunity: int, pinned_slot: int | None, opportunity_id: int, slot_id: int
+) -> bool:
+    """H9: a placement at (opportunity, slot) is where a pin at (`pinned_opportunity`,
+    `pinned_slot`) puts its student (all row ids), by the solver's `pin_allows`."""
+    pinned = SolverPin(
+        student="",
+        opportunity=str(pinned_opportunity),
+        slot=None if pinned_slot is None else str(pinned_slot),
+    )
+    return pin_allows(pinned, str(opportunity_id), str(slot_id))
 
 
 def student_pins(session: Session, rnd: Round, student: Student) -> list[Pin]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models import (
@@ -71,33 +71,18 @@ def lock_student(session: Session, student: Student) -> None:
     )
 
 
-def lock_capacity(
-    session: Session, opportunity: Opportunity, slot: Slot | None
-) -> tuple[int, int | None]:
-    """Lock the opportunity and the slot whose seats are about to be counted; return their
-    capacities as stored now (opportunity, slot). An opportunity without a capacity of its own
-    holds the sum of its slots' (the spec's H2 then says nothing more than the slots do, but
-    pins that name no slot still take one of those seats, H9)."""
-    opp_capacity = session.execute(
-        select(Opportunity.capacity)
+def lock_capacity(session: Session, opportunity: Opportunity, slot: Slot | None) -> None:
+    """Lock the opportunity and the slot whose seats are about to be counted, in that order: a
+    second action counting them waits here for the first to commit. Their capacities cannot
+    change meanwhile (an import locks the round exclusively), so the checks read them from the
+    pair's problem, through the solver's `opportunity_capacity` and `slot_capacity`."""
+    session.execute(
+        select(Opportunity.id)
         .where(Opportunity.id == opportunity.id)
         .with_for_update(key_share=True)
-    ).scalar_one()
-    if opp_capacity is None:
-        opp_capacity = (
-            session.scalar(
-                select(func.coalesce(func.sum(Slot.capacity), 0)).where(
-                    Slot.opportunity_id == opportunity.id
-                )
-            )
-            or 0
-        )
-    slot_capacity = None
+    )
     if slot is not None:
-        slot_capacity = session.execute(
-            select(Slot.capacity).where(Slot.id == slot.id).with_for_update(key_share=True)
-        ).scalar_one()
-    return opp_capacity, slot_capacity
+        session.execute(select(Slot.id).where(Slot.id == slot.id).with_for_update(key_share=True))
 
 
 def lock_run(session: Session, run: SolveRun) -> SolveRun:

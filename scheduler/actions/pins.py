@@ -26,15 +26,23 @@ from scheduler.actions.audit import Outcome, ext_of, pin_doc, placement_doc, rec
 from scheduler.actions.checks import (
     check_pin_mentor,
     pair_of,
+    pin_mentors,
     pinned_others,
     refuse_pair,
 )
-from scheduler.actions.edits import current_assignment, mentorship_of, student_pins, take_out
+from scheduler.actions.edits import (
+    current_assignment,
+    mentorship_of,
+    pin_holds,
+    student_pins,
+    take_out,
+)
 from scheduler.actions.locks import lock_capacity, lock_mentors, lock_round, lock_student
 from scheduler.errors import PinRefused
 from scheduler.problems import student_problem
 from solver.eligibility import compute_eligibility
 from solver.instance import Instance
+from solver.rules import opportunity_capacity, slot_capacity
 
 # Opportunities judged per problem when forbid re-checks an unplaced student's reasons.
 _RECHECK_BLOCK: Final = 200
@@ -64,11 +72,12 @@ def pin(
         raise ValueError(f"slot {slot.external_id!r} is not a slot of {opportunity.external_id!r}")
     state = lock_round(session, rnd, whole=False)
     lock_student(session, student)
-    pair = pair_of(session, rnd, student, opportunity)
+    mentors = pin_mentors(session, opportunity, mentor)
+    pair = pair_of(session, rnd, student, opportunity, mentors)
     codes = pair.refusals(slot)
     if codes:
         raise refuse_pair(PinRefused, codes, pair, student, opportunity, slot)
-    check_pin_mentor(session, rnd, student, opportunity, slot, mentor)
+    check_pin_mentor(session, pair, student, opportunity, slot, mentor, mentors)
     mine = student_pins(session, rnd, student)
     for other in mine:
         if other.opportunity_id != opportunity.id or (
@@ -86,22 +95,25 @@ def pin(
                 f"H8: student {student.external_id} is already pinned with mentor"
                 f" {ext_of(session, Mentor, other.mentor_id)}; a student has one mentor",
             )
-    opp_capacity, slot_capacity = lock_capacity(session, opportunity, slot)
-    if slot is not None and slot_capacity is not None:
-        others = pinned_others(session, rnd, student, Pin.slot_id == slot.id)
-        if others >= slot_capacity:
-            raise PinRefused(
-                "H2",
-                f"H2: slot {slot.external_id} has {slot_capacity} seats and pins of other"
-                f" students already take {others}",
-            )
-    others = pinned_others(session, rnd, student, Pin.opportunity_id == opportunity.id)
-    if others >= opp_capacity:
-        raise PinRefused(
-            "H2",
-            f"H2: opportunity {opportunity.external_id} has {opp_capacity} places and"
-            f" pins of other students already take {others}",
+    lock_capacity(session, opportunity, slot)
+    # H2: the seats of the slot (when the pin names one) and the places of the opportunity,
+    # by the solver's capacities, against the other students' pins.
+    limits: list[tuple[Any, int, str]] = []
+    if slot is not None:
+        seats = slot_capacity(pair.slot(slot))
+        limits.append((Pin.slot_id == slot.id, seats, f"slot {slot.external_id} has {seats} seats"))
+    places = opportunity_capacity(pair.opportunity)
+    limits.append(
+        (
+            Pin.opportunity_id == opportunity.id,
+            places,
+            f"opportunity {opportunity.external_id} has {places} places",
         )
+    )
+    for where, most, what in limits:
+        others = pinned_others(session, rnd, student, where)
+        if others >= most:
+            raise PinRefused("H2", f"H2: {what} and pins of other students already take {others}")
     if mentor is not None:
         # A move counts these pins against the mentor's places (they are held for the pinned
         # students); pins that together want more places than the mentor has cannot all hold.
@@ -139,8 +151,7 @@ def pin(
         ms = mentorship_of(session, run, student)
         holds = (
             a is not None
-            and a.opportunity_id == opportunity.id
-            and (slot is None or a.slot_id == slot.id)
+            and pin_holds(opportunity.id, slot.id if slot else None, a.opportunity_id, a.slot_id)
             and (
                 mentor is None
                 or a.mentor_id == mentor.id
@@ -197,8 +208,7 @@ def unpin(
             a is not None
             and a.status == AssignmentStatus.pinned
             and not any(
-                p.opportunity_id == a.opportunity_id and p.slot_id in (None, a.slot_id)
-                for p in left
+                pin_holds(p.opportunity_id, p.slot_id, a.opportunity_id, a.slot_id) for p in left
             )
         ):
             a.status = AssignmentStatus.proposed

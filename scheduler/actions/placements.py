@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from models import (
@@ -23,21 +23,22 @@ from models import (
 from scheduler.access import require_edit, same_round
 from scheduler.actions.audit import (
     Outcome,
-    employer_ext_of,
     ext_of,
     placement_doc,
     record,
     where_of,
 )
 from scheduler.actions.checks import (
-    check_workplace_mentor,
-    mentor_loads,
-    overlaps_meeting,
+    check_community_meeting,
+    check_holds_none,
+    check_own_pins,
+    check_pair,
+    check_seats,
+    check_seats_pinned_for_others,
+    check_workplace_mentors,
     pair_of,
-    refuse_pair,
-    waiting_mentor_pins,
-    waiting_pins,
-    workplace_candidates,
+    pick_workplace_mentor,
+    place_mentors,
 )
 from scheduler.actions.edits import (
     current_assignment,
@@ -47,7 +48,7 @@ from scheduler.actions.edits import (
     student_pins,
     take_out,
 )
-from scheduler.actions.locks import chosen_run, lock_capacity, lock_round, lock_student
+from scheduler.actions.locks import chosen_run, lock_round, lock_student
 from scheduler.errors import MoveRefused
 
 # The reason recorded for a student a coordinator unplaced by hand: the spec's list has no code
@@ -121,166 +122,27 @@ def _place(
 
     current = current_assignment(session, run, student)
     before = placement_doc(session, current)
-    if only_unplaced and current is not None and current.status != AssignmentStatus.declined:
-        raise MoveRefused(
-            "H1",
-            f"H1: student {student.external_id} already holds a placement"
-            f" ({where_of(session, current.opportunity_id, current.slot_id)}); a student holds at"
-            " most one: move them instead",
-        )
-
-    # H9: the student's own pins.
+    if only_unplaced:
+        check_holds_none(session, student, current)  # H1
     pins = student_pins(session, rnd, student)
-    pinned_mentor: int | None = None
-    for p in pins:
-        if p.opportunity_id != opportunity.id or p.slot_id not in (None, slot.id):
-            raise MoveRefused(
-                "H9",
-                f"H9: student {student.external_id} is pinned to"
-                f" {where_of(session, p.opportunity_id, p.slot_id)}: unpin them first",
-            )
-        if p.mentor_id is not None and opportunity.requires_mentor:
-            pinned_mentor = p.mentor_id
-
-    # H3-H7: the solver's rules for the pair and slot.
-    pair = pair_of(session, rnd, student, opportunity)
-    codes = pair.refusals(slot)
-    if codes:
-        raise refuse_pair(MoveRefused, codes, pair, student, opportunity, slot)
-    assert pair.trip is not None  # an allowed pair has a usable mode (H4)
-
-    # H8, what does not depend on counts: the kind of mentor, and the pins naming one.
-    candidates: list[Mentor] = []
-    if opportunity.requires_mentor:
-        if mentor is not None:
-            check_workplace_mentor(MoveRefused, session, opportunity, mentor, who)
-            if pinned_mentor is not None and mentor.id != pinned_mentor:
-                raise MoveRefused(
-                    "H9",
-                    f"H9: {who}: the student is pinned with mentor"
-                    f" {ext_of(session, Mentor, pinned_mentor)}, not {mentor.external_id}",
-                )
-            candidates = [mentor]
-        elif pinned_mentor is not None:
-            candidates = [session.get_one(Mentor, pinned_mentor)]
-        else:
-            candidates = workplace_candidates(session, opportunity)
-            if not candidates:
-                raise MoveRefused(
-                    "H8",
-                    f"H8: {who}: the opportunity requires a mentor and employer"
-                    f" {employer_ext_of(session, opportunity)} has no workplace mentor for"
-                    f" cluster {opportunity.cluster}",
-                )
-    elif mentor is not None:
-        raise MoveRefused(
-            "H8",
-            f"H8: {who}: the opportunity does not require a mentor, so the assignment names"
-            f" none (mentor {mentor.external_id} given)",
-        )
+    pinned_mentor = check_own_pins(session, student, opportunity, slot, pins)  # H9
+    mentors = place_mentors(session, opportunity, mentor, pinned_mentor)
+    pair = pair_of(session, rnd, student, opportunity, mentors)
+    mode, minutes = check_pair(pair, student, opportunity, slot)  # H3-H7
+    candidates = check_workplace_mentors(  # H8 (and H9: the pinned mentor)
+        session, pair, opportunity, mentor, pinned_mentor, mentors, who
+    )
     mentorship = mentorship_of(session, run, student)
-    drop_mentorship: str | None = None
-    if mentorship is not None:
-        if opportunity.requires_mentor:
-            drop_mentorship = "the student gets a workplace mentor there (one mentor each)"
-        elif overlaps_meeting(mentorship, slot):
-            drop_mentorship = (
-                f"its meeting {mentorship.day} {mentorship.start_time}-{mentorship.end_time}"
-                f" overlaps a shift of slot {slot.external_id}"
-            )
-        if drop_mentorship and any(p.mentor_id == mentorship.mentor_id for p in pins):
-            raise MoveRefused(
-                "H9",
-                f"H9: {who}: the student is pinned with community mentor"
-                f" {ext_of(session, Mentor, mentorship.mentor_id)}, and {drop_mentorship}",
-            )
-
-    # H2 under lock: from here to the commit, nobody else counts these seats.
-    opp_capacity, slot_capacity = lock_capacity(session, opportunity, slot)
-    assert slot_capacity is not None
-    others = (Assignment.run_id == run.id, Assignment.student_id != student.id)
-    in_slot = (
-        session.scalar(
-            select(func.count())
-            .select_from(Assignment)
-            .where(*others, Assignment.slot_id == slot.id)
-        )
-        or 0
+    drop_mentorship = check_community_meeting(  # H8 (and H9: a pinned community mentor)
+        session, pair, mentorship, opportunity, slot, pins, who
     )
-    if in_slot >= slot_capacity:
-        raise MoveRefused(
-            "H2",
-            f"H2: slot {slot.external_id} of opportunity {opportunity.external_id} is full"
-            f" ({in_slot} of {slot_capacity} seats taken)",
-        )
-    in_opp = (
-        session.scalar(
-            select(func.count())
-            .select_from(Assignment)
-            .where(*others, Assignment.opportunity_id == opportunity.id)
-        )
-        or 0
+    seats = check_seats(session, pair, run, student, opportunity, slot)  # H2, under lock
+    check_seats_pinned_for_others(session, rnd, run, student, opportunity, slot, seats)  # H9
+    chosen_mentor = pick_workplace_mentor(  # H8 places, under lock (and H9: pinned places)
+        session, rnd, run, student, candidates, current, who
     )
-    if in_opp >= opp_capacity:
-        raise MoveRefused(
-            "H2",
-            f"H2: opportunity {opportunity.external_id} is full ({in_opp} of its capacity"
-            f" {opp_capacity} taken over its slots)",
-        )
-    # H9 for the others: free seats that other students' pins need, and that those students
-    # do not hold yet, are not free.
-    waiting = waiting_pins(
-        session, rnd, run, student, Pin.slot_id == slot.id, Assignment.slot_id == slot.id
-    )
-    if waiting and in_slot + len(waiting) >= slot_capacity:
-        raise MoveRefused(
-            "H9",
-            f"H9: the free seats of slot {slot.external_id} are held for pinned students"
-            f" {', '.join(waiting)}",
-        )
-    waiting = waiting_pins(
-        session,
-        rnd,
-        run,
-        student,
-        Pin.opportunity_id == opportunity.id,
-        Assignment.opportunity_id == opportunity.id,
-    )
-    if waiting and in_opp + len(waiting) >= opp_capacity:
-        raise MoveRefused(
-            "H9",
-            f"H9: the free places of opportunity {opportunity.external_id} are held for"
-            f" pinned students {', '.join(waiting)}",
-        )
-
-    # H8 under lock: a workplace mentor with a free place; H9 for the others: places that
-    # other students' pins name, and that those students do not hold yet, are not free.
-    chosen_mentor: Mentor | None = None
-    if candidates:
-        loads = mentor_loads(session, run, student, (m.id for m in candidates))
-        held_for = waiting_mentor_pins(session, rnd, run, student, loads.keys())
-        free = [m for m in candidates if loads[m.id] + len(held_for[m.id]) < m.capacity]
-        if current is not None and current.mentor_id in {m.id for m in free}:
-            chosen_mentor = next(m for m in free if m.id == current.mentor_id)
-        elif free:
-            chosen_mentor = free[0]
-        elif any(loads[m.id] < m.capacity for m in candidates):
-            places = ", ".join(
-                f"{m.external_id} {loads[m.id]}/{m.capacity}"
-                + (f" held for {', '.join(held_for[m.id])}" if held_for[m.id] else "")
-                for m in candidates
-            )
-            raise MoveRefused(
-                "H9",
-                f"H9: {who}: the free places of the workplace mentors that fit are held for"
-                f" pinned students ({places})",
-            )
-        else:
-            full = ", ".join(f"{m.external_id} {loads[m.id]}/{m.capacity}" for m in candidates)
-            raise MoveRefused("H8", f"H8: {who}: every workplace mentor that fits is full ({full})")
 
     # Write.
-    mode, minutes = pair.trip
     placement = {
         "opportunity_id": opportunity.id,
         "slot_id": slot.id,

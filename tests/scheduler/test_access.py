@@ -29,7 +29,7 @@ from models import (
 from scheduler import access
 from scheduler.access import LinkHolder
 from scheduler.errors import NotAllowed
-from tests.scheduler.test_actions import _get, _mentor, _opp, _setup, _st
+from tests.scheduler.test_actions import _get, _mentor, _mentor_of, _opp, _setup, _st
 from tests.solver.factories import make_doc, mentor, opportunity, slot, student, weekly
 
 
@@ -86,24 +86,12 @@ def rnd(session: Session, program: Program) -> Round:
     _status(session, rnd, "s2", AssignmentStatus.confirmed)
     _status(session, rnd, "s3", AssignmentStatus.published)
     _status(session, rnd, "s5", AssignmentStatus.declined)
-    assert (
-        session.scalar(
-            select(Assignment.mentor_id).where(
-                Assignment.run_id == rnd.chosen_run_id,
-                Assignment.student_id == _st(session, rnd, "s1").id,
-            )
-        )
-        == _mentor(session, rnd, "m1").id
-    )
-    assert (
-        session.scalar(
-            select(Mentorship.mentor_id).where(
-                Mentorship.run_id == rnd.chosen_run_id,
-                Mentorship.student_id == _st(session, rnd, "s3").id,
-            )
-        )
-        == _mentor(session, rnd, "c1").id
-    )
+    assert _mentor_of(session, rnd, "s1") == "m1"
+    mentorship = session.scalars(
+        select(Mentorship).where(Mentorship.run_id == rnd.chosen_run_id)
+    ).one()
+    assert mentorship.student_id == _st(session, rnd, "s3").id
+    assert mentorship.mentor_id == _mentor(session, rnd, "c1").id
     return rnd
 
 
@@ -133,26 +121,26 @@ def _link(session: Session, rnd: Round, kind: str, ext: str) -> LinkHolder:
     return LinkHolder(kind=kind, round_id=rnd.id, row_id=row_id)  # type: ignore[arg-type]
 
 
-def _sees_student(session: Session, rnd: Round, actor: access.Actor, who: str) -> bool:
+def _sees(
+    check: Callable[..., None], session: Session, rnd: Round, actor: access.Actor, row_id: int
+) -> bool:
+    """Whether `check` lets the actor see the row; a refusal must name the rule `access`."""
     try:
-        access.require_student(session, rnd, actor, _st(session, rnd, who).id)
+        check(session, rnd, actor, row_id)
     except NotAllowed as refused:
         refusal = refused
     else:
         return True
     assert refusal.rule == "access"
     return False
+
+
+def _sees_student(session: Session, rnd: Round, actor: access.Actor, who: str) -> bool:
+    return _sees(access.require_student, session, rnd, actor, _st(session, rnd, who).id)
 
 
 def _sees_opportunity(session: Session, rnd: Round, actor: access.Actor, opp: str) -> bool:
-    try:
-        access.require_opportunity(session, rnd, actor, _opp(session, rnd, opp).id)
-    except NotAllowed as refused:
-        refusal = refused
-    else:
-        return True
-    assert refusal.rule == "access"
-    return False
+    return _sees(access.require_opportunity, session, rnd, actor, _opp(session, rnd, opp).id)
 
 
 STUDENTS = ("s1", "s2", "s3", "s4", "s5")
