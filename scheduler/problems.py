@@ -37,6 +37,7 @@ from models import (
     TravelGroupTime,
     TravelOverride,
 )
+from solver.problem import Mentor as SolverMentor
 from solver.problem import Problem, problem_from_dict
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "json_number",
     "location_doc",
     "mentor_doc",
+    "mentor_objects",
     "opportunity_doc",
     "round_header",
     "round_problem",
@@ -347,11 +349,10 @@ def student_problem(
     opportunities: Sequence[Opportunity],
     *,
     ranked: Iterable[int],
-    mentors: Sequence[Mentor] = (),
 ) -> Problem:
     """A `Problem` of one student and the given opportunities (their slots and employers), with
     what the rules read of them: whether each accepts the student, the student's travel
-    overrides, travel group times and forbidden pairs; and the given `mentors`. `ranked`: the
+    overrides, travel group times and forbidden pairs (no mentors: `mentor_objects`). `ranked`: the
     opportunities (ids) in the student's preferences; only whether one is ranked matters to the
     rules (it lets an opportunity outside the clusters in), and ids outside the problem would
     not resolve. A few queries, whatever the number of opportunities and the round's size."""
@@ -404,7 +405,6 @@ def student_problem(
         else []
     )
     employer_ids = {o.employer_id for o in opportunities}
-    employer_ids |= {m.employer_id for m in mentors if m.employer_id is not None}
     employers = session.scalars(
         select(Employer).where(Employer.id.in_(employer_ids)).order_by(Employer.id)
     ).all()
@@ -433,10 +433,7 @@ def student_problem(
             )
             for o in opportunities
         ],
-        mentors=[
-            mentor_doc(m, employer=employer_ext.get(m.employer_id) if m.employer_id else None)
-            for m in mentors
-        ],
+        mentors=[],
         travel=travel,
         travel_groups=(
             [{"id": "group", "students": [student.external_id], "travel": group_times}]
@@ -447,3 +444,19 @@ def student_problem(
         forbidden=[_pair_doc(student.external_id, ext[o]) for o in forbidden],
     )
     return problem_from_dict(doc)
+
+
+def mentor_objects(
+    rnd: Round, rows: Sequence[Mentor], employer_ext: Mapping[int, str]
+) -> tuple[SolverMentor, ...]:
+    """The solver's view of mentor rows (through `mentor_doc`, as in every problem), for the
+    H8 rules of one placement; `employer_ext` names the document id of each mentor's
+    employer. No query."""
+    doc = {
+        "round": round_header(rnd),
+        "mentors": [
+            mentor_doc(m, employer=None if m.employer_id is None else employer_ext[m.employer_id])
+            for m in rows
+        ],
+    }
+    return problem_from_dict(doc).mentors

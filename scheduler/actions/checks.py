@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from models import (
     Assignment,
     AssignmentStatus,
+    Employer,
     Mentor,
     Mentorship,
     Opportunity,
@@ -27,7 +28,7 @@ from scheduler.actions.audit import employer_ext_of, ext_of, where_of
 from scheduler.actions.edits import pin_holds
 from scheduler.actions.locks import lock_capacity, lock_mentors
 from scheduler.errors import ActionRefused, MoveRefused, PinRefused
-from scheduler.problems import student_problem
+from scheduler.problems import mentor_objects, student_problem
 from solver.eligibility import pair_trip, refusal_codes
 from solver.instance import Instance
 from solver.problem import Mentor as PairMentor
@@ -73,6 +74,7 @@ class Pair:
     student: PairStudent
     trip: tuple[str, int] | None  # fastest usable mode and its minutes (H4)
     rank: int | None  # the student's preference rank of the opportunity
+    mentors: tuple[PairMentor, ...] = ()  # the mentors the H8 checks read (`with_mentors`)
 
     @property
     def opportunity(self) -> PairOpportunity:
@@ -84,7 +86,7 @@ class Pair:
 
     def mentor(self, mentor: Mentor) -> PairMentor:
         """The solver's view of a mentor the pair was built with."""
-        return next(m for m in self.inst.problem.mentors if m.id == mentor.external_id)
+        return next(m for m in self.mentors if m.id == mentor.external_id)
 
     def refusals(self, slot: Slot | None = None) -> list[str]:
         """Reason codes refusing the pair at `slot` (or at every slot): [] when allowed."""
@@ -97,12 +99,11 @@ def _pair_problem(
     rnd: Round,
     student: Student,
     opportunity: Opportunity,
-    mentors: Sequence[Mentor],
 ) -> tuple[Problem, int | None]:
-    """A `Problem` holding just the student, the opportunity (its slots, employer), `mentors`
-    and what ties the student to the opportunity (preference, accepts, travel overrides and the
-    student's travel group's times, forbidden pair): everything the per-pair rules read. Also
-    returns the preference rank."""
+    """A `Problem` holding just the student, the opportunity (its slots, employer) and what
+    ties the two (preference, accepts, travel overrides and the student's travel group's
+    times, forbidden pair): everything the per-pair rules read. Also returns the preference
+    rank."""
     rank = session.scalar(
         select(Preference.rank).where(
             Preference.student_id == student.id, Preference.opportunity_id == opportunity.id
@@ -114,20 +115,13 @@ def _pair_problem(
         student,
         [opportunity],
         ranked={opportunity.id} if rank else set(),
-        mentors=mentors,
     )
     return problem, rank
 
 
-def pair_of(
-    session: Session,
-    rnd: Round,
-    student: Student,
-    opportunity: Opportunity,
-    mentors: Sequence[Mentor] = (),
-) -> Pair:
-    """The pair's own problem, with `mentors` for the H8 checks to read."""
-    problem, rank = _pair_problem(session, rnd, student, opportunity, mentors)
+def pair_of(session: Session, rnd: Round, student: Student, opportunity: Opportunity) -> Pair:
+    """The pair's own problem (H3-H7 read it; `with_mentors` adds what H8 reads)."""
+    problem, rank = _pair_problem(session, rnd, student, opportunity)
     inst = Instance(problem)
     return Pair(inst=inst, student=problem.students[0], trip=pair_trip(inst, 0, 0), rank=rank)
 
@@ -209,6 +203,18 @@ def refuse_pair(
 # --- H8 mentors, by the solver's rules ---------------------------------------------------------
 
 
+def with_mentors(
+    session: Session, rnd: Round, pair: Pair, opportunity: Opportunity, rows: Sequence[Mentor]
+) -> Pair:
+    """The pair with the solver's view of the mentor rows the H8 checks read; a query only for
+    a mentor of another employer (whose document id the pair does not hold)."""
+    employer_ext = {opportunity.employer_id: pair.opportunity.employer}
+    for m in rows:
+        if m.employer_id is not None and m.employer_id not in employer_ext:
+            employer_ext[m.employer_id] = session.get_one(Employer, m.employer_id).external_id
+    return replace(pair, mentors=mentor_objects(rnd, rows, employer_ext))
+
+
 def employer_mentors(session: Session, opportunity: Opportunity) -> list[Mentor]:
     """The mentors of the opportunity's employer, by external id: the rows among which
     `workplace_mentors_for` finds those who can serve it (H8)."""
@@ -222,7 +228,7 @@ def employer_mentors(session: Session, opportunity: Opportunity) -> list[Mentor]
 
 
 def workplace_candidates(pair: Pair, mentors: Sequence[Mentor]) -> list[Mentor]:
-    """The mentors among `mentors` (rows the pair was built with) who can serve the pair's
+    """The mentors among `mentors` (rows the pair holds, `with_mentors`) who can serve the pair's
     opportunity, in the order given: the solver's `workplace_mentors_for` (H8)."""
     serving = {m.id for m in workplace_mentors_for(pair.opportunity, map(pair.mentor, mentors))}
     return [m for m in mentors if m.external_id in serving]
@@ -277,7 +283,7 @@ def check_pin_mentor(
     mentors: Sequence[Mentor],
 ) -> None:
     """H8 for a pin on its own: the right kind of mentor, clusters, a place, a meeting time.
-    `mentors` are the rows `pin_mentors` gave, the pair built with them."""
+    `mentors` are the rows `pin_mentors` gave, the pair holding them (`with_mentors`)."""
     who = f"student {student.external_id} at opportunity {opportunity.external_id}"
     if opportunity.requires_mentor:
         if mentor is None:

@@ -29,6 +29,7 @@ from scheduler.actions.checks import (
     pin_mentors,
     pinned_others,
     refuse_pair,
+    with_mentors,
 )
 from scheduler.actions.edits import (
     current_assignment,
@@ -72,11 +73,12 @@ def pin(
         raise ValueError(f"slot {slot.external_id!r} is not a slot of {opportunity.external_id!r}")
     state = lock_round(session, rnd, whole=False)
     lock_student(session, student)
-    mentors = pin_mentors(session, opportunity, mentor)
-    pair = pair_of(session, rnd, student, opportunity, mentors)
+    pair = pair_of(session, rnd, student, opportunity)
     codes = pair.refusals(slot)
     if codes:
         raise refuse_pair(PinRefused, codes, pair, student, opportunity, slot)
+    mentors = pin_mentors(session, opportunity, mentor)
+    pair = with_mentors(session, rnd, pair, opportunity, mentors)
     check_pin_mentor(session, pair, student, opportunity, slot, mentor, mentors)
     mine = student_pins(session, rnd, student)
     for other in mine:

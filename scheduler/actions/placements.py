@@ -39,6 +39,7 @@ from scheduler.actions.checks import (
     pair_of,
     pick_workplace_mentor,
     place_mentors,
+    with_mentors,
 )
 from scheduler.actions.edits import (
     current_assignment,
@@ -126,9 +127,10 @@ def _place(
         check_holds_none(session, student, current)  # H1
     pins = student_pins(session, rnd, student)
     pinned_mentor = check_own_pins(session, student, opportunity, slot, pins)  # H9
-    mentors = place_mentors(session, opportunity, mentor, pinned_mentor)
-    pair = pair_of(session, rnd, student, opportunity, mentors)
+    pair = pair_of(session, rnd, student, opportunity)
     mode, minutes = check_pair(pair, student, opportunity, slot)  # H3-H7
+    mentors = place_mentors(session, opportunity, mentor, pinned_mentor)
+    pair = with_mentors(session, rnd, pair, opportunity, mentors)
     candidates = check_workplace_mentors(  # H8 (and H9: the pinned mentor)
         session, pair, opportunity, mentor, pinned_mentor, mentors, who
     )

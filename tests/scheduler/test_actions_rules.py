@@ -52,7 +52,9 @@ def test_h2_and_h8_workplace_rules_agree_with_the_whole_round(
     no_capacity = served = 0
     for opp in session.scalars(select(Opportunity).order_by(Opportunity.id)):
         mentors = checks.employer_mentors(session, opp)
-        pair = checks.pair_of(session, rnd, student, opp, mentors)
+        pair = checks.with_mentors(
+            session, rnd, checks.pair_of(session, rnd, student, opp), opp, mentors
+        )
         assert opportunity_capacity(pair.opportunity) == opportunity_capacity(
             whole[opp.external_id]
         )
@@ -86,7 +88,7 @@ def test_h8_community_rules_agree_with_the_whole_round(session: Session, program
     for _ in range(150):
         st, m, sl = rng.choice(all_students), rng.choice(community), rng.choice(all_slots)
         opp = session.get_one(Opportunity, sl.opportunity_id)
-        pair = checks.pair_of(session, rnd, st, opp, [m])
+        pair = checks.with_mentors(session, rnd, checks.pair_of(session, rnd, st, opp), opp, [m])
         whole_st, whole_m = students[st.external_id], mentors[m.external_id]
         assert community_mentor_matches(pair.student, pair.mentor(m)) == (
             community_mentor_matches(whole_st, whole_m)

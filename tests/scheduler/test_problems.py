@@ -10,9 +10,9 @@ from dataclasses import replace
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from models import Mentor, Opportunity, Preference, Program, Round, Student
+from models import Employer, Mentor, Opportunity, Preference, Program, Round, Student
 from scheduler.generate import generate_round
-from scheduler.problems import round_problem, student_problem
+from scheduler.problems import mentor_objects, round_problem, student_problem
 from scheduler.rounds import canonical, import_round
 from solver import load_problem
 from solver.problem import Problem
@@ -38,9 +38,9 @@ def test_round_problem_is_the_imported_document(session: Session, program: Progr
 def test_the_student_problem_writes_rows_as_the_round_problem_does(
     session: Session, program: Program
 ) -> None:
-    """problems: a student, the opportunities, their slots, employers and mentors read the
-    same in the one-student problem as in the whole round; accepts, preferences, travel and
-    forbidden pairs are the round's, reduced to this student."""
+    """problems: a student, the opportunities, their slots and employers read the same in the
+    one-student problem as in the whole round; accepts, preferences, travel and forbidden
+    pairs are the round's, reduced to this student; mentors read the same as objects."""
     round_id, full = _round(session, program, 200, seed=5)
     rnd = session.get_one(Round, round_id)
     opps = list(session.scalars(select(Opportunity).order_by(Opportunity.id)))
@@ -52,7 +52,7 @@ def test_the_student_problem_writes_rows_as_the_round_problem_does(
         ranked = set(
             session.scalars(select(Preference.opportunity_id).where(Preference.student_id == st.id))
         )
-        one = student_problem(session, rnd, st, opps, ranked=ranked, mentors=mentors)
+        one = student_problem(session, rnd, st, opps, ranked=ranked)
         (me,) = [s for s in full.students if s.id == st.external_id]
         (got,) = one.students
         assert replace(got, preferences=()) == replace(me, preferences=())
@@ -65,8 +65,6 @@ def test_the_student_problem_writes_rows_as_the_round_problem_does(
                 None if whole.accepts is None else tuple(a for a in whole.accepts if a == me.id)
             )
             assert o == replace(whole, accepts=accepts)
-        assert all(m == full_mentors[m.id] for m in one.mentors)
-        assert len(one.mentors) == len(full.mentors)
         assert set(one.travel) == {t for t in full.travel if t.student == me.id}
         assert set(one.forbidden) == {f for f in full.forbidden if f.student == me.id}
         groups = [g for g in full.travel_groups if me.id in g.students]
@@ -75,6 +73,12 @@ def test_the_student_problem_writes_rows_as_the_round_problem_does(
         assert one.pins == ()
         checked += 1
     assert checked == 40
+    employer_ext = {e.id: e.external_id for e in session.scalars(select(Employer))}
+    objects = mentor_objects(rnd, mentors, employer_ext)
+    assert [m.id for m in objects] == [m.external_id for m in mentors]
+    assert all(m == full_mentors[m.id] for m in objects)
+    assert any(m.employer is None for m in objects)
+    assert any(m.employer is not None for m in objects)
 
 
 def test_the_student_problem_reads_a_fixed_number_of_rows(
@@ -82,15 +86,14 @@ def test_the_student_problem_reads_a_fixed_number_of_rows(
 ) -> None:
     """problems: the one-student problem takes at most seven statements (school, accepts,
     forbidden, travel, group times, employers, slots), in a round ten times the size too: no
-    query per opportunity, mentor or student."""
+    query per opportunity or student."""
     counts = []
     for students, owner in ((60, program), (600, make_program())):
         round_id, _ = _round(session, owner, students, seed=3)
         rnd = session.get_one(Round, round_id)
         st = session.scalars(select(Student).where(Student.round_id == round_id).limit(1)).one()
         opps = list(session.scalars(select(Opportunity).where(Opportunity.round_id == round_id)))
-        mentors = list(session.scalars(select(Mentor).where(Mentor.round_id == round_id)))
         with _statements(engine) as seen:
-            student_problem(session, rnd, st, opps, ranked=(), mentors=mentors)
+            student_problem(session, rnd, st, opps, ranked=())
         counts.append(len(seen))
     assert max(counts) <= 7
