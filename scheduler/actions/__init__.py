@@ -26,10 +26,13 @@ membership was checked for the round's program, and a row of another round may b
 program's.
 
 Checks use the solver's own rules, one student at a time. `refusal_codes` (H3-H7) runs on a
-problem of one student and one opportunity assembled from their rows: the rules are per pair, so
-the answer is the one the whole round would give (a test keeps the two in agreement), and a
-move in a 100,000-student round reads a few dozen rows instead of the round. Capacities (H2,
-H8) are counted by query.
+problem of one student and one opportunity assembled from their rows (`scheduler.problems`,
+the same mapping as the whole round's): the rules are per pair, so the answer is the one the
+whole round would give (a test keeps the two in agreement), and a move in a 100,000-student
+round reads a few dozen rows instead of the round. What decides H2, H8 and H9 is
+`solver.rules` too (the capacity of an opportunity, which mentors serve it, a meeting that
+fits or clashes, where a pin allows a placement); only the seats and places already taken are
+counted by query, under lock (`checks`, one function per rule).
 
 Decisions, where the format leaves a choice:
 - A manual move or placement is pinned: it adds a `Pin` of the round for (student,
