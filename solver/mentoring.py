@@ -22,7 +22,13 @@ from ortools.sat.python import cp_model
 from solver.eligibility import Eligibility
 from solver.instance import BoolArray, Instance, IntArray
 from solver.problem import Mentor, Slot
-from solver.rules import DAY, community_mentor_matches, meeting_grid, meeting_times
+from solver.rules import (
+    DAY,
+    community_mentor_matches,
+    meeting_grid,
+    meeting_times,
+    meetings_apart,
+)
 from solver.rules import meeting_starts as meeting_starts  # callers outside solver/ use it here
 from solver.rules import week_intervals as week_intervals
 
@@ -333,7 +339,7 @@ def _greedy_meetings(
     def fits(mi: int, start: int) -> bool:
         taken = booked[mi]
         return len(taken) < p.mentors[mi].capacity and all(
-            start + length <= t or t + length <= start for t in taken
+            meetings_apart(start, t, length) for t in taken
         )
 
     for s in members:

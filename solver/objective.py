@@ -33,6 +33,8 @@ class PreviousPairs:
 def previous_pairs(
     inst: Instance, elig: Eligibility, options: SolveOptions
 ) -> PreviousPairs | None:
+    """The earlier run of a re-solve (`options.previous`) on this round's eligible pairs; None
+    when there is none."""
     if not options.previous:
         return None
     pair = np.full(inst.n_students, -1, dtype=np.int64)

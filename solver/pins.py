@@ -96,6 +96,8 @@ def pinned_network(
     pinned: list[int],
     workplace: dict[int, int],
 ) -> Network:
+    """The flow network over the `allowed` pairs, where the `pinned` students must be placed
+    and the workplace mentors pinned for them hold a seat each."""
     return Network(inst, elig, allowed, np.array(pinned, dtype=np.int64), workplace)
 
 

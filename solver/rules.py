@@ -1,10 +1,11 @@
 """The hard rules H1-H9 of the spec, one public function per rule or sub-rule, on one pair.
 
 Every other place that decides a rule for one student calls these: the one-pair refusal check
-(`solver.eligibility.refusal_codes`, used by manual moves and pins), the round generator, the
-importers. The vectorised eligibility pass (`solver.eligibility`) decides the same rules on
-blocks of pairs for speed; a test keeps each vectorised rule equal to its function here. The
-independent checker (`solver.check`) is the one deliberate second copy, written from the spec.
+(`solver.eligibility.refusal_codes`, which manual moves and pins use), the pins, the mentoring
+model, the round generator. The vectorised eligibility pass (`solver.eligibility`) decides the
+same rules on blocks of pairs for speed; a test keeps each vectorised rule equal to its function
+here. The independent checker (`solver.check`) is the one deliberate second copy, written from
+the spec.
 
 Where each rule is decided:
 
@@ -20,8 +21,8 @@ Where each rule is decided:
 - H7 child labour: `child_labour_ok` (by `minor_hours_ok`, `child_labour_limits`,
   `slot_max_weekday_minutes`).
 - H8 mentors: `workplace_mentor_serves`, `workplace_mentors_for`, `community_mentor_matches`,
-  `meeting_fits`, `meeting_times`, `meeting_avoids` (on `meeting_starts`, `meeting_grid`,
-  `week_intervals`).
+  `meeting_fits`, `meeting_times`, `meeting_avoids`, `meetings_apart` (on `meeting_starts`,
+  `meeting_grid`, `week_intervals`); capacity is the mentor's `capacity`.
 - H9 pins: `pin_allows` (a placement where the pin says); the whole set of pins in
   `solver.pins`.
 
@@ -338,6 +339,12 @@ def meeting_avoids(blocks: Iterable[Block], *, start: int, length: int) -> bool:
     none of the weekly `blocks` (a slot's shifts, when a placed student's meeting is kept)."""
     end = start + length
     return all(end <= a or b <= start for a, b in week_intervals(blocks))
+
+
+def meetings_apart(start: int, other: int, length: int) -> bool:
+    """H8: two weekly meetings of one mentor, from `start` and `other` (minutes since Monday
+    00:00), each `length` minutes long, do not overlap."""
+    return start + length <= other or other + length <= start
 
 
 # --- H9 pins ------------------------------------------------------------------------------------

@@ -227,6 +227,10 @@ def test_h8_meeting_fits_grid_availability_busy_and_shift() -> None:
     assert not R.meeting_fits(mentor, st, None, day=1, start=18 * 60, length=30)  # other day
     assert R.meeting_avoids(shift.blocks, start=18 * 60 - 30, length=30)  # touching is fine
     assert not R.meeting_avoids(shift.blocks, start=18 * 60, length=30)
+    assert R.meetings_apart(600, 630, 30)  # back to back
+    assert R.meetings_apart(630, 600, 30)
+    assert not R.meetings_apart(600, 615, 30)
+    assert not R.meetings_apart(615, 600, 30)
     assert list(R.meeting_grid(17 * 60 + 10, 19 * 60, 30)) == list(
         range(1035, 1111, 15)
     )  # last: 18:30
