@@ -187,12 +187,27 @@ def _visible(rnd: Round) -> list[ColumnElement[bool]]:
     ]
 
 
+def _in_round(
+    session: Session, rnd: Round, model: type[Student] | type[Opportunity], row_id: int
+) -> None:
+    """Refuse an id of a row of another round (or of none): staff were checked for this
+    round's program only. One query."""
+    found = session.scalar(select(exists().where(model.id == row_id, model.round_id == rnd.id)))
+    if not found:
+        raise NotAllowed(
+            f"access: {model.__name__.lower()} {row_id} belongs to another round,"
+            f" not {rnd.external_id!r}"
+        )
+
+
 def require_student(session: Session, rnd: Round, actor: Actor, student_id: int) -> None:
-    """May `actor` see this student of the round? Staff of the program; the student's own
-    link; the employer the student is visibly placed with; the student's mentor (workplace on
-    a visible placement, community once the round is published). One query for a link."""
+    """May `actor` see this student of the round? Staff of the program (a student of another
+    round is refused); the student's own link; the employer the student is visibly placed
+    with; the student's mentor (workplace on a visible placement, community once the round is
+    published). One query besides the staff check."""
     require_read(session, rnd, actor)
     if not isinstance(actor, LinkHolder):
+        _in_round(session, rnd, Student, student_id)
         return
     if actor.kind == "student":
         allowed = actor.row_id == student_id
@@ -229,10 +244,12 @@ def require_student(session: Session, rnd: Round, actor: Actor, student_id: int)
 
 
 def require_opportunity(session: Session, rnd: Round, actor: Actor, opportunity_id: int) -> None:
-    """May `actor` see this opportunity (and its slots)? Staff of the program; the employer
-    that offers it; a student visibly placed in it; a workplace mentor of its employer."""
+    """May `actor` see this opportunity (and its slots)? Staff of the program (an opportunity
+    of another round is refused); the employer that offers it; a student visibly placed in it;
+    a workplace mentor of its employer. One query besides the staff check."""
     require_read(session, rnd, actor)
     if not isinstance(actor, LinkHolder):
+        _in_round(session, rnd, Opportunity, opportunity_id)
         return
     owner = select(Opportunity.employer_id).where(
         Opportunity.id == opportunity_id, Opportunity.round_id == rnd.id

@@ -29,7 +29,8 @@ from models import Opportunity, Round, Slot, SolveRun, Student
 from models.round import RoundStatus
 from models.solve import Assignment, AssignmentStatus, RunStatus
 from scheduler.db import connect, transaction
-from scheduler.rounds import export_round, store_solution
+from scheduler.problems import round_problem
+from scheduler.rounds import store_solution
 from solver import Previous, Progress, SolveOptions, load_problem, solve
 
 log = logging.getLogger(__name__)
@@ -232,7 +233,7 @@ def execute_run(factory: sessionmaker[Session], run_id: int) -> RunStatus:
         run.started_at = run.heartbeat_at = now()
         run.worker = f"{socket.gethostname()}:{os.getpid()}"
         rnd.status = RoundStatus.solving
-        doc = export_round(session, rnd)
+        doc = round_problem(session, rnd)
         options = dict(run.options)
         previous = (
             _previous(session, int(options["previous_run"])) if options.get("previous_run") else ()

@@ -18,7 +18,6 @@ Functions take a `Session` and never commit: the caller owns the transaction.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
@@ -52,6 +51,14 @@ from models import (
     User,
 )
 from models.base import Base
+from scheduler.access import Actor, require_staff
+from scheduler.problems import PROBLEM_FORMAT as PROBLEM_FORMAT  # importers read it here
+from scheduler.problems import (
+    Doc,
+    json_number,
+    round_problem,
+    round_rows,
+)
 from solver import load_problem
 
 __all__ = [
@@ -66,11 +73,8 @@ __all__ = [
     "store_solution",
 ]
 
-PROBLEM_FORMAT: Final = "wbl-problem/1"
 SOLUTION_FORMAT: Final = "wbl-solution/1"
 _DAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-Doc = dict[str, Any]
 
 
 class RoundExistsError(ValueError):
@@ -83,13 +87,6 @@ class SolutionMismatchError(ValueError):
 
 
 # --- Small conversions shared by import, export and canonical --------------------------------
-
-
-def _number(value: Any) -> Any:
-    """A JSON number as the document would write it: 60.0 read back from a float column is 60."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
 
 
 def _block(raw: Mapping[str, Any]) -> dict[str, str]:
@@ -107,10 +104,6 @@ def _stored_blocks(raw: Iterable[Mapping[str, Any]] | None) -> list[Mapping[str,
     """Blocks to store: a validated block with three keys has only the format's own (day or
     date, start, end) and is stored as it is; copying 640,000 of them costs a second."""
     return [b if len(b) == 3 else _block(b) for b in raw or ()]
-
-
-def _location(lat: float | None, lon: float | None) -> dict[str, float] | None:
-    return None if lat is None or lon is None else {"lat": lat, "lon": lon}
 
 
 def _ids(session: Session, model: type[Base], round_id: int) -> dict[str, int]:
@@ -353,217 +346,17 @@ def _mentor_row(m: Mapping[str, Any], rid: int, employers: Mapping[str, int]) ->
 # --- Export ------------------------------------------------------------------------------------
 
 
-def _rows(session: Session, round_id: int, *columns: Any) -> list[Any]:
-    """The given columns of one table's rows of the round, in import (id) order."""
-    table = columns[0].table
-    stmt = select(*columns).where(table.c.round_id == round_id).order_by(table.c.id)
-    return list(session.execute(stmt))
-
-
 def _optional(out: Doc, key: str, value: Any) -> None:
     if value is not None:
         out[key] = value
 
 
-def round_header(rnd: Round) -> Doc:
-    """The `round` object of a wbl-problem/1 document for this round."""
-    return {
-        "id": rnd.external_id,
-        "name": rnd.name,
-        "start_date": rnd.start_date.isoformat(),
-        "end_date": rnd.end_date.isoformat(),
-        "timezone": rnd.timezone,
-        "holidays": list(rnd.holidays),
-        "summer": rnd.summer,
-        "mentor_meeting_minutes": rnd.mentor_meeting_minutes,
-    }
-
-
-def export_round(session: Session, rnd: Round) -> Doc:
-    """The round as a `wbl-problem/1` document: the ids and content it was imported with,
-    absent optional fields left out and defaults written out."""
-    rid = rnd.id
-    s_ = School.__table__.c
-    schools: list[Doc] = []
-    school_ext: dict[int, str] = {}
-    for ident, ext, name, lat, lon, address in _rows(
-        session, rid, s_.id, s_.external_id, s_.name, s_.lat, s_.lon, s_.address
-    ):
-        school_ext[ident] = ext
-        school: Doc = {"id": ext, "name": name, "location": {"lat": lat, "lon": lon}}
-        _optional(school, "address", address)
-        schools.append(school)
-
-    e_ = Employer.__table__.c
-    employers: list[Doc] = []
-    employer_ext: dict[int, str] = {}
-    for ident, ext, name, email in _rows(
-        session, rid, e_.id, e_.external_id, e_.name, e_.contact_email
-    ):
-        employer_ext[ident] = ext
-        employer: Doc = {"id": ext, "name": name}
-        _optional(employer, "contact_email", email)
-        employers.append(employer)
-
-    o_ = Opportunity.__table__.c
-    opp_rows = _rows(session, rid, *o_)
-    opportunity_ext = {row.id: row.external_id for row in opp_rows}
-    st_ = Student.__table__.c
-    student_rows = _rows(session, rid, *st_)
-    student_ext = {row.id: row.external_id for row in student_rows}
-
-    preferences: dict[int, list[str]] = defaultdict(list)
-    p_ = Preference.__table__.c
-    stmt = (
-        select(p_.student_id, p_.opportunity_id)
-        .where(p_.round_id == rid)
-        .order_by(p_.student_id, p_.rank)
-    )
-    for student_id, opportunity_id in session.execute(stmt):
-        preferences[student_id].append(opportunity_ext[opportunity_id])
-
-    students: list[Doc] = []
-    for row in student_rows:
-        student: Doc = {"id": row.external_id, "name": row.name}
-        if row.school_id is not None:
-            student["school"] = school_ext[row.school_id]
-        _optional(student, "grade", row.grade)
-        student["birth_date"] = row.birth_date.isoformat()
-        _optional(student, "location", _location(row.lat, row.lon))
-        student.update(
-            travel_modes=row.travel_modes,
-            max_commute_minutes=_number(row.max_commute_minutes),
-            clusters=row.clusters,
-            credentials=row.credentials,
-            busy=row.busy,
-            preferences=preferences.get(row.id, []),
-            priority=row.priority,
-            groups=row.groups,
-        )
-        _optional(student, "max_weekly_hours", _number(row.max_weekly_hours))
-        student["wants_mentor"] = row.wants_mentor
-        _optional(student, "email", row.email)
-        students.append(student)
-
-    slots: dict[int, list[Doc]] = defaultdict(list)
-    sl_ = Slot.__table__.c
-    slot_ext: dict[int, str] = {}
-    for ident, opp_id, ext, capacity, blocks in _rows(
-        session, rid, sl_.id, sl_.opportunity_id, sl_.external_id, sl_.capacity, sl_.blocks
-    ):
-        slot_ext[ident] = ext
-        slots[opp_id].append({"id": ext, "capacity": capacity, "blocks": blocks})
-    accepts: dict[int, list[str]] = defaultdict(list)
-    a_ = OpportunityAccept.__table__.c
-    for opp_id, student_id in _rows(session, rid, a_.opportunity_id, a_.student_id):
-        accepts[opp_id].append(student_ext[student_id])
-
-    opportunities: list[Doc] = []
-    for row in opp_rows:
-        opp: Doc = {
-            "id": row.external_id,
-            "employer": employer_ext[row.employer_id],
-            "title": row.title,
-            "kind": str(row.kind),
-            "cluster": row.cluster,
-            "location": {"lat": row.lat, "lon": row.lon},
-        }
-        _optional(opp, "address", row.address)
-        opp["transit_accessible"] = row.transit_accessible
-        opp["slots"] = slots.get(row.id, [])
-        for key in ("capacity", "min_age", "min_grade"):
-            _optional(opp, key, getattr(row, key))
-        opp.update(
-            required_credentials=row.required_credentials,
-            hazardous=row.hazardous,
-            requires_mentor=row.requires_mentor,
-        )
-        if row.restricted:
-            opp["accepts"] = accepts.get(row.id, [])
-        opportunities.append(opp)
-
-    m_ = Mentor.__table__.c
-    mentors: list[Doc] = []
-    mentor_ext: dict[int, str] = {}
-    for row in _rows(session, rid, *m_):
-        mentor_ext[row.id] = row.external_id
-        mentors.append(
-            {
-                "id": row.external_id,
-                "name": row.name,
-                "employer": employer_ext[row.employer_id] if row.employer_id is not None else None,
-                "clusters": row.clusters,
-                "capacity": row.capacity,
-                "available": row.available,
-                "virtual": row.virtual,
-            }
-        )
-
-    t_ = TravelOverride.__table__.c
-    travel = [
-        {
-            "student": student_ext[s],
-            "opportunity": opportunity_ext[o],
-            "mode": str(mode),
-            "minutes": minutes,
-        }
-        for s, o, mode, minutes in _rows(
-            session, rid, t_.student_id, t_.opportunity_id, t_.mode, t_.minutes
-        )
-    ]
-    travel_groups = _export_travel_groups(session, rid, student_rows, opportunity_ext)
-    pins: list[Doc] = []
-    pn_ = Pin.__table__.c
-    for s, o, slot_id, mentor_id in _rows(
-        session, rid, pn_.student_id, pn_.opportunity_id, pn_.slot_id, pn_.mentor_id
-    ):
-        pin: Doc = {"student": student_ext[s], "opportunity": opportunity_ext[o]}
-        if slot_id is not None:
-            pin["slot"] = slot_ext[slot_id]
-        if mentor_id is not None:
-            pin["mentor"] = mentor_ext[mentor_id]
-        pins.append(pin)
-    f_ = Forbidden.__table__.c
-    forbidden = [
-        {"student": student_ext[s], "opportunity": opportunity_ext[o]}
-        for s, o in _rows(session, rid, f_.student_id, f_.opportunity_id)
-    ]
-
-    return {
-        "format": PROBLEM_FORMAT,
-        "round": round_header(rnd),
-        "schools": schools,
-        "students": students,
-        "employers": employers,
-        "opportunities": opportunities,
-        "mentors": mentors,
-        "travel": travel,
-        **({"travel_groups": travel_groups} if travel_groups else {}),
-        "pins": pins,
-        "forbidden": forbidden,
-    }
-
-
-def _export_travel_groups(
-    session: Session, rid: int, student_rows: Sequence[Any], opportunity_ext: Mapping[int, str]
-) -> list[Doc]:
-    """The round's travel groups: members in import order, times by group."""
-    g_ = TravelGroup.__table__.c
-    groups: dict[int, Doc] = {
-        ident: {"id": ext, "students": [], "travel": []}
-        for ident, ext in _rows(session, rid, g_.id, g_.external_id)
-    }
-    for row in student_rows:
-        if row.travel_group_id is not None:
-            groups[row.travel_group_id]["students"].append(row.external_id)
-    gt_ = TravelGroupTime.__table__.c
-    for group_id, o, mode, minutes in _rows(
-        session, rid, gt_.group_id, gt_.opportunity_id, gt_.mode, gt_.minutes
-    ):
-        groups[group_id]["travel"].append(
-            {"opportunity": opportunity_ext[o], "mode": str(mode), "minutes": minutes}
-        )
-    return list(groups.values())
+def export_round(session: Session, rnd: Round, actor: Actor = None) -> Doc:
+    """The round as a `wbl-problem/1` document (`problems.round_problem`): the ids and content
+    it was imported with. Student data: `actor` must read the whole round (`require_staff`: a
+    member of its program, viewers included); None is the system or the command line."""
+    require_staff(session, rnd, actor)
+    return round_problem(session, rnd)
 
 
 # --- Travel groups measured later (a timetable) -------------------------------------------------
@@ -598,7 +391,9 @@ def replace_travel_groups(
         raise RoundClosedError(f"round {rnd.external_id!r} is closed")
     g_ = TravelGroup.__table__.c
     old = [
-        ident for ident, ext in _rows(session, rid, g_.id, g_.external_id) if ext.startswith(prefix)
+        ident
+        for ident, ext in round_rows(session, rid, g_.id, g_.external_id)
+        if ext.startswith(prefix)
     ]
     for chunk in chunks(old):
         session.execute(
@@ -754,14 +549,14 @@ def canonical(doc: Mapping[str, Any]) -> Doc:
                 "birth_date": s["birth_date"],
                 "location": _canonical_location(s.get("location")),
                 "travel_modes": _codes(s["travel_modes"]),
-                "max_commute_minutes": _number(s.get("max_commute_minutes", 60)),
+                "max_commute_minutes": json_number(s.get("max_commute_minutes", 60)),
                 "clusters": _codes(s.get("clusters")),
                 "credentials": _codes(s.get("credentials")),
                 "busy": _canonical_blocks(s.get("busy")),
                 "preferences": list(s.get("preferences") or ()),
                 "priority": s.get("priority", 0),
                 "groups": _codes(s.get("groups")),
-                "max_weekly_hours": _number(s.get("max_weekly_hours")),
+                "max_weekly_hours": json_number(s.get("max_weekly_hours")),
                 "wants_mentor": bool(s.get("wants_mentor", False)),
                 "email": s.get("email"),
             }
@@ -919,7 +714,7 @@ def store_solution(
     pn_ = Pin.__table__.c
     pinned = {
         (s, o, slot)
-        for s, o, slot in _rows(session, rid, pn_.student_id, pn_.opportunity_id, pn_.slot_id)
+        for s, o, slot in round_rows(session, rid, pn_.student_id, pn_.opportunity_id, pn_.slot_id)
     }
 
     problems: list[str] = []
@@ -1075,8 +870,8 @@ def solution_from_run(session: Session, run: SolveRun) -> Doc:
     doc: Doc = {
         "format": SOLUTION_FORMAT,
         "status": run.solution_status.value,
-        "objective": extra.pop("objective", _number(run.objective)),
-        "bound": extra.pop("bound", _number(run.bound)),
+        "objective": extra.pop("objective", json_number(run.objective)),
+        "bound": extra.pop("bound", json_number(run.bound)),
         "gap": run.gap,
         "wall_seconds": run.wall_seconds,
         "assignments": assignments,

@@ -49,6 +49,7 @@ from models import (
     SolveRun,
     Student,
 )
+from scheduler.access import Actor, require_staff, same_round
 from scheduler.tables.spec import DAYS, KINDS, if_empty
 
 __all__ = [
@@ -177,15 +178,17 @@ def _schedule(blocks: Iterable[Mapping[str, str]]) -> str:
 
 
 def assignment_rows(
-    session: Session, run: SolveRun, *, by: By, only: str | None = None
+    session: Session, run: SolveRun, *, by: By, only: str | None = None, actor: Actor = None
 ) -> Iterator[tuple[str, str, tuple[Any, ...]]]:
     """(group id, group name, row) for each assignment of `run`, grouped by school or by
     employer (`only`: one school's or employer's id), streamed from the database.
 
     Rows follow `SCHOOL_COLUMNS` or `EMPLOYER_COLUMNS`. Students without a school are the
-    group "" ("no school")."""
+    group "" ("no school"). Student data: `actor` must read the whole round
+    (`access.require_staff`); None is the system or the command line."""
     rnd = session.get(Round, run.round_id)
     assert rnd is not None
+    require_staff(session, rnd, actor)
     days = (rnd.start_date.isoformat(), rnd.end_date.isoformat())
     if by == "employer":
         return _employer_rows(session, run, days, only)
@@ -408,14 +411,21 @@ def export_assignments(
     by: By,
     run: SolveRun | None = None,
     only: str | None = None,
+    actor: Actor = None,
 ) -> ExportReport:
     """Write the assignments of `run` (default: `choose_run`) grouped `by` school or employer.
 
     The layout follows `dest`: `.xlsx`, one sheet per group; `.csv`, one file with every
     group (or the one group named by `only`); `.zip`, one CSV per group inside; a directory
-    (existing, or a path without a suffix), one CSV per group in it. Raises `NoRunError`."""
+    (existing, or a path without a suffix), one CSV per group in it. Raises `NoRunError`.
+
+    Student data: `actor` must read the whole round (`access.require_staff`: a member of its
+    program, viewers included; no link holder), else `NotAllowed` before anything is read or
+    written; None is the system or the command line. A run of another round is refused too."""
     if by not in ("school", "employer"):
         raise ValueError(f"by must be school or employer, not {by!r}")
+    require_staff(session, rnd, actor)
+    same_round(rnd, run)
     run = run if run is not None else choose_run(session, rnd)
     header = EMPLOYER_COLUMNS if by == "employer" else SCHOOL_COLUMNS
     report = ExportReport(dest, run.id)

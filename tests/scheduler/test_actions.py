@@ -17,6 +17,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import scheduler.actions as actions
+import scheduler.actions.checks as checks
+import scheduler.actions.pins as pin_actions
 import scheduler.jobs as jobs
 from models import (
     Assignment,
@@ -771,7 +773,8 @@ def test_forbid_keeps_an_unplaced_students_reasons_true(
     codes = {r["code"] for r in session.scalars(select(Unplaced.reasons)).one()}
     assert "capacity_taken" in codes
     held = "o1" if _slot_of(session, rnd, "s1") == "a" else "o2"
-    monkeypatch.setattr(actions, "_RECHECK_BLOCK", 1)  # one opportunity per block: the loop runs
+    # One opportunity per block: the loop runs.
+    monkeypatch.setattr(pin_actions, "_RECHECK_BLOCK", 1)
     outcome = actions.forbid(session, rnd, s2, _opp(session, rnd, held), user=None)
     codes = {r["code"] for r in session.scalars(select(Unplaced.reasons)).one()}
     assert "forbidden" in codes
@@ -1202,9 +1205,9 @@ def test_h2_row_locks_hold_when_both_have_read(
     """H2 race (PostgreSQL): both have read the free seat; the row lock lets one in, H2 other."""
     factory = make_session_factory(engine)
     both_read = threading.Barrier(2, timeout=30)
-    lock = actions._lock_capacity
+    lock = checks.lock_capacity
 
-    def read_then_lock(session: Session, opportunity: Opportunity, slot: Slot | None) -> Any:
+    def read_then_lock(session: Session, opportunity: Opportunity, slot: Slot | None) -> None:
         free = slot is not None and (
             session.scalar(
                 select(func.count()).select_from(Assignment).where(Assignment.slot_id == slot.id)
@@ -1213,9 +1216,9 @@ def test_h2_row_locks_hold_when_both_have_read(
         )
         assert free  # each sees the one free seat before the other has written
         both_read.wait()
-        return lock(session, opportunity, slot)
+        lock(session, opportunity, slot)
 
-    monkeypatch.setattr(actions, "_lock_capacity", read_then_lock)
+    monkeypatch.setattr(checks, "lock_capacity", read_then_lock)
     assert _race(factory, *last_seat, None) == ["H2", "ok"]
     assert _in_slot(factory, *last_seat) == 2
 
@@ -1228,17 +1231,11 @@ def test_h2_without_the_row_locks_the_race_overbooks(
     factory = make_session_factory(engine)
     both_read = threading.Barrier(2, timeout=30)
 
-    def no_lock(session: Session, opportunity: Opportunity, slot: Slot | None) -> Any:
+    def no_lock(session: Session, opportunity: Opportunity, slot: Slot | None) -> None:
+        # Both wait for each other where the lock would have made one wait for the other.
         both_read.wait()
-        assert slot is not None
-        # The same capacities `_lock_capacity` returns (an opportunity without a capacity of
-        # its own holds its slots' seats), read without any lock.
-        places = opportunity.capacity
-        if places is None:
-            places = sum(sl.capacity for sl in opportunity.slots)
-        return places, slot.capacity
 
-    monkeypatch.setattr(actions, "_lock_capacity", no_lock)
+    monkeypatch.setattr(checks, "lock_capacity", no_lock)
     assert _race(factory, *last_seat, None) == ["ok", "ok"]
     assert _in_slot(factory, *last_seat) == 3
 
