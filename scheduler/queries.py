@@ -1021,7 +1021,8 @@ def student_story(
     """The student's whole story in the run (the chosen run unless `run`): placement, travel,
     schedule, mentor, preferences, pins, forbidden pairs, reasons in plain words, and the audit
     events about the student (latest `STORY_EVENTS`). `access.require_student` decides who may
-    see it. Nine statements at most, whatever the round's size."""
+    see it. For staff: ten statements (nine and the run, unless the session holds it already),
+    whatever the student and the round's size; fewer for a link."""
     if student.round_id != rnd.id:
         raise NotAllowed(
             f"access: student {student.external_id!r} belongs to another round,"
@@ -1033,11 +1034,7 @@ def student_story(
     the_run = _run_of(session, rnd, run)
     if not staff and the_run is not None and the_run.id != rnd.chosen_run_id:
         raise NotAllowed("access: a link shows the round's chosen run only")
-    school = (
-        None
-        if student.school_id is None
-        else session.scalar(select(School.name).where(School.id == student.school_id))
-    )
+    school = session.scalar(select(School.name).where(School.id == student.school_id))
     placement: Placement | None = None
     meeting: Meeting | None = None
     reasons: tuple[Reason, ...] = ()
@@ -1087,13 +1084,14 @@ def student_story(
                     start=ms[0].start_time,
                     end=ms[0].end_time,
                 )
-        if own and row is None:
+        if own:
+            # Read even for a placed student (none is stored then): one path, one count.
             raw = session.scalar(
                 select(Unplaced.reasons).where(
                     Unplaced.run_id == the_run.id, Unplaced.student_id == student.id
                 )
             )
-            reasons = _reasons(raw or (), staff=staff)
+            reasons = () if row is not None else _reasons(raw or (), staff=staff)
     preferences: tuple[RankedChoice, ...] = ()
     if own:
         preferences = tuple(
