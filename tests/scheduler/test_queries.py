@@ -84,7 +84,9 @@ def _items(session: Session, rnd: Round, run_id: int | None = None) -> list[Item
     employers = {e.id: e for e in session.scalars(select(Employer))}
     students = {s.id: s for s in session.scalars(select(Student).where(Student.round_id == rnd.id))}
     out = []
-    for a in session.scalars(select(Assignment).where(Assignment.run_id == run_id)):
+    for a in session.scalars(
+        select(Assignment).where(Assignment.run_id == run_id).order_by(Assignment.id)
+    ):
         st, o = students[a.student_id], opps[a.opportunity_id]
         out.append(
             {
@@ -97,7 +99,9 @@ def _items(session: Session, rnd: Round, run_id: int | None = None) -> list[Item
                 "a": a,
             }
         )
-    for u in session.scalars(select(Unplaced).where(Unplaced.run_id == run_id)):
+    for u in session.scalars(
+        select(Unplaced).where(Unplaced.run_id == run_id).order_by(Unplaced.id)
+    ):
         st = students[u.student_id]
         out.append(
             {
@@ -256,6 +260,8 @@ def _filters(
     group = next(g for it in items for g in it["student"].groups)
     word = st.name.split()[-1]
     prefix = st.external_id[:-1]
+    lone = next(it for it in items if not it["placed"] and it["school"] and it["student"].groups)
+    lone_group = lone["student"].groups[0]
 
     def status_is(s: str) -> Callable[[Item], bool]:
         return lambda it: (str(it["a"].status) if it["placed"] else q.UNPLACED) == s
@@ -279,9 +285,11 @@ def _filters(
         (F(search=word.upper()), lambda it: word.lower() in it["student"].name.lower()),
         (F(search=prefix), lambda it: it["student"].external_id.startswith(prefix)),
         (
-            F(school=school.external_id, placed=False, group=group),
+            F(school=lone["school"].external_id, placed=False, group=lone_group),
             lambda it: (
-                it["school"] is school and not it["placed"] and group in it["student"].groups
+                it["school"] is lone["school"]
+                and not it["placed"]
+                and lone_group in it["student"].groups
             ),
         ),
     ]
