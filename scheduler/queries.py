@@ -656,13 +656,26 @@ _ROW_COLUMNS: Final = (
 )
 
 
+def _unindexed(column: Any) -> Any:
+    """The column in an expression no index serves: a planner without statistics (SQLite's,
+    right after an import) then starts the join from the other side, see `_listing`."""
+    return column + 0
+
+
 def _listing(
-    kind: Kind, run_id: int, round_id: int, *, with_school: bool = False
+    kind: Kind, run_id: int, round_id: int, *, drive: str | None = None
 ) -> tuple[Select[Any], Any]:
     """The SELECT of one kind of rows of the run (placed, unplaced, or both), with the row's
-    columns, and its student id column (the tie-breaker of every sort). `with_school`: only
-    students with a school, joined inner, so that a sort by school may start from the
-    schools."""
+    columns, and its student id column (the tie-breaker of every sort).
+
+    `drive`: "opportunity", "employer" or "school" for a sort on that table's name (only rows
+    that have one: a school joined inner). The join then starts from that small table, read in
+    name order by its index, and reaches the run's rows by index (an assignment's opportunity,
+    a school's students), so only rows of equal names are sorted, and a page stops after its
+    rows. Left to itself SQLite starts from the run's rows (the only equality it sees on a big
+    table) and sorts the whole run for every page: the run's (or round's) own condition is
+    therefore put in an expression its index cannot serve, and the small table's round given
+    instead."""
     placement: dict[str, Any] = {
         "status": Assignment.status,
         "opportunity": Opportunity.external_id,
@@ -694,6 +707,18 @@ def _listing(
         kind
     ]
     cols = [tie.label("student_id")] + [columns[k].label(k) for k in _ROW_COLUMNS[1:]]
+    with_school = drive == "school"
+    driven: list[ColumnElement[bool]] = []
+    if drive == "opportunity":
+        driven.append(Opportunity.round_id == round_id)
+    elif drive == "employer":
+        driven.append(Employer.round_id == round_id)
+    elif drive == "school":
+        driven.append(School.round_id == round_id)
+
+    def own(column: Any) -> Any:
+        return column if drive is None else _unindexed(column)
+
     if kind == "placed":
         stmt = (
             select(*cols)
@@ -704,7 +729,7 @@ def _listing(
             .join(Slot, Slot.id == Assignment.slot_id)
             .outerjoin(Mentor, Mentor.id == Assignment.mentor_id)
             .join(School, School.id == Student.school_id, isouter=not with_school)
-            .where(Assignment.run_id == run_id)
+            .where(own(Assignment.run_id) == run_id, *driven)
         )
     elif kind == "unplaced":
         stmt = (
@@ -712,7 +737,7 @@ def _listing(
             .select_from(Unplaced)
             .join(Student, Student.id == Unplaced.student_id)
             .join(School, School.id == Student.school_id, isouter=not with_school)
-            .where(Unplaced.run_id == run_id)
+            .where(own(Unplaced.run_id) == run_id, *driven)
         )
     else:
         stmt = (
@@ -728,8 +753,9 @@ def _listing(
             .outerjoin(Slot, Slot.id == Assignment.slot_id)
             .outerjoin(Mentor, Mentor.id == Assignment.mentor_id)
             .where(
-                Student.round_id == round_id,
+                own(Student.round_id) == round_id,
                 or_(Assignment.id.is_not(None), Unplaced.id.is_not(None)),
+                *driven,
             )
         )
     return stmt, tie
@@ -871,9 +897,8 @@ def assignments_page(
         if where is None:
             after = None
             continue
-        stmt, tie = _listing(
-            phase.kind, the_run.id, rnd.id, with_school=sort == "school" and phase.key_null is False
-        )
+        drives = phase.key in ("opportunity", "employer", "school")
+        stmt, tie = _listing(phase.kind, the_run.id, rnd.id, drive=phase.key if drives else None)
         key = None if phase.key is None else _key_column(phase.key)
         if phase.key_null is not None:
             null_of = Student.school_id if sort == "school" else _key_column(sort)
