@@ -214,8 +214,13 @@ class Bench:
 
         self.same(
             "round_dashboard",
-            "counts, runs, metrics, unplaced reasons",
+            "counts, runs, metrics",
             lambda s, r: q.round_dashboard(s, r, None),
+        )
+        self.same(
+            "unplaced_reasons",
+            "students by reason code",
+            lambda s, r: q.unplaced_reasons(s, r, None),
         )
         for sort in q.SORTS:
             self.same("assignments_page", f"first page, sort {sort}", page(sort=sort))

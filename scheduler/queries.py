@@ -6,7 +6,8 @@ the round, and returns frozen dataclasses (tuples, not lists), so a page renders
 without touching the database again. The queries:
 
 - `round_dashboard`: the round's counts (rows of each kind, runs, placements by status, broken
-  placements and pins, why students are unplaced) and the chosen run's metrics. Staff only.
+  placements and pins) and the chosen run's metrics; `unplaced_reasons`: how many unplaced
+  students have each reason code. Staff only.
 - `assignments_page`: a run's students page by page, placed and unplaced in one listing, with
   filters and a sort (see `AssignmentFilter`, `SORTS`). Keyset pagination: the cursor is the
   sort key of the last row and its student id, never an OFFSET, so page 2,000 costs what page 1
@@ -147,6 +148,7 @@ __all__ = [
     "move_targets",
     "round_dashboard",
     "student_story",
+    "unplaced_reasons",
 ]
 
 # The largest page a caller may ask for: a page is one statement, but its rows are built in
@@ -384,7 +386,6 @@ class Dashboard:
     mentored: int | None
     mean_travel_minutes: float | None
     by_group: tuple[GroupCount, ...]
-    unplaced_reasons: tuple[ReasonCount, ...]  # most students first
 
 
 def _count(model: Any, *where: Any) -> Any:
@@ -393,7 +394,7 @@ def _count(model: Any, *where: Any) -> Any:
 
 def round_dashboard(session: Session, rnd: Round, actor: Actor) -> Dashboard:
     """The round's counts, its runs, and the chosen run's placements and metrics. Staff only.
-    Five statements, whatever the round's size."""
+    Five statements (with the run), whatever the round's size."""
     require_staff(session, rnd, actor)
     rid = rnd.id
     run_id = rnd.chosen_run_id
@@ -454,11 +455,9 @@ def round_dashboard(session: Session, rnd: Round, actor: Actor) -> Dashboard:
     ):
         by_status[str(status)] += n
         broken += n if is_broken else 0
-    reasons: Counter[str] = Counter()
-    unplaced = 0
-    for (raw,) in session.execute(select(Unplaced.reasons).where(Unplaced.run_id == run_id)):
-        unplaced += 1
-        reasons.update({str(r["code"]) for r in raw})
+    unplaced = session.scalar(
+        select(func.count()).select_from(Unplaced).where(Unplaced.run_id == run_id)
+    )
     return Dashboard(
         round_id=rid,
         external_id=rnd.external_id,
@@ -478,7 +477,7 @@ def round_dashboard(session: Session, rnd: Round, actor: Actor) -> Dashboard:
         runs=tuple(runs),
         chosen_run_id=run_id,
         placed=sum(by_status.values()),
-        unplaced=unplaced,
+        unplaced=unplaced or 0,
         by_status=tuple(by_status.items()),
         broken_placements=broken,
         mentorships=mentorships,
@@ -491,10 +490,37 @@ def round_dashboard(session: Session, rnd: Round, actor: Actor) -> Dashboard:
             GroupCount(label=k, students=v["students"], placed=v["placed"])
             for k, v in sorted((m.get("by_group") or {}).items())
         ),
-        unplaced_reasons=tuple(
-            ReasonCount(code=c, label=ex.label(c), students=n)
-            for c, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))
-        ),
+    )
+
+
+def unplaced_reasons(
+    session: Session, rnd: Round, actor: Actor, *, run: SolveRun | None = None
+) -> tuple[ReasonCount, ...]:
+    """How many of the run's unplaced students (the chosen run unless `run`) have each reason
+    code, most students first. Counted by the database inside the stored JSON (the reasons of
+    60,000 unplaced students are too many to send to Python for a count). Staff only; two
+    statements."""
+    require_staff(session, rnd, actor)
+    the_run = _run_of(session, rnd, run)
+    if the_run is None:
+        return ()
+    code: ColumnElement[Any]
+    if session.get_bind().dialect.name == "postgresql":
+        element = func.json_array_elements(Unplaced.reasons).table_valued("value")
+        code = element.c.value.op("->>")("code")
+    else:
+        element = func.json_each(Unplaced.reasons).table_valued("value")
+        code = func.json_extract(element.c.value, "$.code")
+    rows = session.execute(
+        select(code, func.count(Unplaced.id.distinct()))
+        .select_from(Unplaced)
+        .join(element, true())
+        .where(Unplaced.run_id == the_run.id)
+        .group_by(code)
+    ).all()
+    return tuple(
+        ReasonCount(code=str(c), label=ex.label(str(c)), students=n)
+        for c, n in sorted(rows, key=lambda r: (-r[1], str(r[0])))
     )
 
 
@@ -516,7 +542,8 @@ class AssignmentFilter:
     is placed at an opportunity of that cluster. `employer`, `opportunity`: placed there.
     `group`: the student's groups hold it. `status`: an assignment status (placed students in
     that status) or "unplaced". `placed`: True for placed students only, False for unplaced
-    only, None for both. `search`: part of the name (any case), or the start of the id."""
+    only, None for both. `search`: with a digit in it, the start of the student's id (ids
+    carry numbers, names do not); else part of the name (any case) or the whole id."""
 
     school: str | None = None
     cluster: str | None = None
@@ -663,7 +690,7 @@ def _unindexed(column: Any) -> Any:
 
 
 def _listing(
-    kind: Kind, run_id: int, round_id: int, *, drive: str | None = None
+    kind: Kind, run_id: int, round_id: int, *, drive: str | None = None, by_student: bool = False
 ) -> tuple[Select[Any], Any]:
     """The SELECT of one kind of rows of the run (placed, unplaced, or both), with the row's
     columns, and its student id column (the tie-breaker of every sort).
@@ -675,7 +702,8 @@ def _listing(
     rows. Left to itself SQLite starts from the run's rows (the only equality it sees on a big
     table) and sorts the whole run for every page: the run's (or round's) own condition is
     therefore put in an expression its index cannot serve, and the small table's round given
-    instead."""
+    instead. `by_student`: a sort on the student's name or id; the round of the students is
+    given, so that their index serves the order for placed or unplaced students too."""
     placement: dict[str, Any] = {
         "status": Assignment.status,
         "opportunity": Opportunity.external_id,
@@ -715,6 +743,8 @@ def _listing(
         driven.append(Employer.round_id == round_id)
     elif drive == "school":
         driven.append(School.round_id == round_id)
+    if by_student and kind != "all":
+        driven.append(Student.round_id == round_id)
 
     def own(column: Any) -> Any:
         return column if drive is None else _unindexed(column)
@@ -761,33 +791,47 @@ def _listing(
     return stmt, tie
 
 
-def _filters(kind: Kind, f: AssignmentFilter) -> list[ColumnElement[bool]] | None:
-    """The filter's conditions on one kind of rows; None when no row of the kind can match."""
+# The end of a prefix range on text: after every string that starts with the prefix (in the
+# code-point order of SQLite's BINARY and PostgreSQL's C collation).
+_LAST_CHAR: Final = "\U0010ffff"
+
+
+def _filters(kind: Kind, f: AssignmentFilter, round_id: int) -> list[ColumnElement[bool]] | None:
+    """The filter's conditions on one kind of rows; None when no row of the kind can match.
+
+    Ids are matched with their round (`School.round_id`...), so the round's unique index of
+    external ids finds the one row and the listing starts from it: a filter on an employer
+    reads that employer's placements, not the run in name order."""
     has_placement = kind != "unplaced"
     where: list[ColumnElement[bool]] = []
     if f.school is not None:
-        where.append(School.external_id == f.school)
+        where += [School.round_id == round_id, School.external_id == f.school]
     if f.cluster is not None:
         holds = _json_holds(Student.clusters, f.cluster)
         where.append(or_(holds, Opportunity.cluster == f.cluster) if has_placement else holds)
     if f.group is not None:
         where.append(_json_holds(Student.groups, f.group))
-    if f.search:
+    if f.search and f.search.strip():
         q = f.search.strip()
-        where.append(
-            or_(
-                func.lower(Student.name).contains(q.lower(), autoescape=True),
+        if any(c.isdigit() for c in q):
+            # An id's start: a range of the round's index of ids (LIKE alone reads them all).
+            where += [
+                Student.external_id >= q,
+                Student.external_id < q + _LAST_CHAR,
                 Student.external_id.startswith(q, autoescape=True),
+            ]
+        else:
+            where.append(
+                or_(
+                    func.lower(Student.name).contains(q.lower(), autoescape=True),
+                    Student.external_id == q,
+                )
             )
-        )
-    for value, column in (
-        (f.employer, Employer.external_id),
-        (f.opportunity, Opportunity.external_id),
-    ):
+    for value, model in ((f.employer, Employer), (f.opportunity, Opportunity)):
         if value is not None:
             if not has_placement:
                 return None
-            where.append(column == value)
+            where += [model.round_id == round_id, model.external_id == value]
     if f.status is not None and f.status != UNPLACED:
         if not has_placement:
             return None
@@ -893,12 +937,18 @@ def assignments_page(
     found: list[tuple[int, Any, Any]] = []  # (phase, key value, row)
     for ix in range(start, len(phases)):
         phase = phases[ix]
-        where = _filters(phase.kind, f)
+        where = _filters(phase.kind, f, rnd.id)
         if where is None:
             after = None
             continue
         drives = phase.key in ("opportunity", "employer", "school")
-        stmt, tie = _listing(phase.kind, the_run.id, rnd.id, drive=phase.key if drives else None)
+        stmt, tie = _listing(
+            phase.kind,
+            the_run.id,
+            rnd.id,
+            drive=phase.key if drives else None,
+            by_student=phase.key in ("name", "id"),
+        )
         key = None if phase.key is None else _key_column(phase.key)
         if phase.key_null is not None:
             null_of = Student.school_id if sort == "school" else _key_column(sort)

@@ -14,6 +14,7 @@ from scheduler import queries as q
 
 QUERIES = (
     "round_dashboard",
+    "unplaced_reasons",
     "assignments_page",
     "student_story",
     "move_targets",

@@ -390,8 +390,8 @@ def test_another_run_of_the_round_is_listed_when_asked(session: Session, program
 
 
 def test_dashboard_counts_match_the_stored_rows(session: Session, program: Program) -> None:
-    """Counts of the round's rows and of the chosen run's placements by status, unplaced
-    students by reason code, and the run's metrics."""
+    """Counts of the round's rows and of the chosen run's placements by status, the run's
+    metrics, and (`unplaced_reasons`) unplaced students by reason code, each counted once."""
     rnd = _generated(session, program)
     d = q.round_dashboard(session, rnd, None)
     items = _items(session, rnd)
@@ -417,8 +417,10 @@ def test_dashboard_counts_match_the_stored_rows(session: Session, program: Progr
     for (raw,) in session.execute(select(Unplaced.reasons)):
         for code in {r["code"] for r in raw}:
             codes[code] = codes.get(code, 0) + 1
-    assert {r.code: r.students for r in d.unplaced_reasons} == codes
-    assert all(r.label == ex.label(r.code) for r in d.unplaced_reasons)
+    reasons = q.unplaced_reasons(session, rnd, None)
+    assert {r.code: r.students for r in reasons} == codes
+    assert all(r.label == ex.label(r.code) for r in reasons)
+    assert [r.students for r in reasons] == sorted(codes.values(), reverse=True)
 
 
 # --- A student's story ---------------------------------------------------------------------------
@@ -713,6 +715,7 @@ def _staff_queries(session: Session, rnd: Round) -> dict[str, Callable[[Any], ob
     run = session.get_one(SolveRun, rnd.chosen_run_id)
     return {
         "dashboard": lambda u: q.round_dashboard(session, rnd, u),
+        "reasons": lambda u: q.unplaced_reasons(session, rnd, u),
         "page": lambda u: q.assignments_page(session, rnd, u),
         "targets": lambda u: q.move_targets(session, rnd, s1, u),
         "compare": lambda u: q.compare_runs(session, rnd, run, run, u),
@@ -753,7 +756,7 @@ def test_links_see_only_their_own(session: Session, program: Program) -> None:
     emp1 = q.find_employer(session, rnd, "emp1", None)
     emp_link = LinkHolder(kind="employer", round_id=rnd.id, row_id=emp1.id)
     queries = _staff_queries(session, rnd)
-    for name in ("dashboard", "page", "targets", "compare", "run"):
+    for name in ("dashboard", "reasons", "page", "targets", "compare", "run"):
         for link in (own, emp_link):
             with pytest.raises(NotAllowed):
                 queries[name](link)
