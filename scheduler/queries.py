@@ -690,7 +690,13 @@ def _unindexed(column: Any) -> Any:
 
 
 def _listing(
-    kind: Kind, run_id: int, round_id: int, *, drive: str | None = None, by_student: bool = False
+    kind: Kind,
+    run_id: int,
+    round_id: int,
+    *,
+    drive: str | None = None,
+    by_student: bool = False,
+    from_school: bool = False,
 ) -> tuple[Select[Any], Any]:
     """The SELECT of one kind of rows of the run (placed, unplaced, or both), with the row's
     columns, and its student id column (the tie-breaker of every sort).
@@ -702,8 +708,11 @@ def _listing(
     rows. Left to itself SQLite starts from the run's rows (the only equality it sees on a big
     table) and sorts the whole run for every page: the run's (or round's) own condition is
     therefore put in an expression its index cannot serve, and the small table's round given
-    instead. `by_student`: a sort on the student's name or id; the round of the students is
-    given, so that their index serves the order for placed or unplaced students too."""
+    instead. `by_student`: a sort on the student's name or id, read in that order from the
+    students' index (the run's rows found per student), for placed or unplaced students too.
+    `from_school`: the students of one school (a filter), read by their school's index and
+    sorted: a school's students are few, and reading the round in name order to find them is
+    not."""
     placement: dict[str, Any] = {
         "status": Assignment.status,
         "opportunity": Opportunity.external_id,
@@ -745,9 +754,13 @@ def _listing(
         driven.append(School.round_id == round_id)
     if by_student and kind != "all":
         driven.append(Student.round_id == round_id)
+    # Which of the run's or the round's own conditions an index must not serve (see above).
+    unindex_run = drive is not None or by_student or from_school
+    unindex_round = (drive is not None and kind == "all") or from_school
 
     def own(column: Any) -> Any:
-        return column if drive is None else _unindexed(column)
+        is_round = column is Student.round_id
+        return _unindexed(column) if (unindex_round if is_round else unindex_run) else column
 
     if kind == "placed":
         stmt = (
@@ -832,11 +845,31 @@ def _filters(kind: Kind, f: AssignmentFilter, round_id: int) -> list[ColumnEleme
             if not has_placement:
                 return None
             where += [model.round_id == round_id, model.external_id == value]
+    if f.employer is not None:
+        # The employer's opportunities as a list the run's (run, opportunity) index can take.
+        where.append(
+            Assignment.opportunity_id.in_(
+                select(Opportunity.id)
+                .join(Employer, Employer.id == Opportunity.employer_id)
+                .where(Employer.round_id == round_id, Employer.external_id == f.employer)
+            )
+        )
     if f.status is not None and f.status != UNPLACED:
         if not has_placement:
             return None
         where.append(Assignment.status == AssignmentStatus(f.status))
     return where
+
+
+def _selective(f: AssignmentFilter) -> bool:
+    """Whether the filter names a few placements (an employer's, an opportunity's, those in a
+    status other than the solver's `proposed`): a listing then starts from them and sorts
+    them, rather than read the round in the sort's order to find them."""
+    return (
+        f.employer is not None
+        or f.opportunity is not None
+        or f.status not in (None, UNPLACED, str(AssignmentStatus.proposed))
+    )
 
 
 def _placed_wanted(f: AssignmentFilter) -> bool | Literal["none"] | None:
@@ -942,12 +975,15 @@ def assignments_page(
             after = None
             continue
         drives = phase.key in ("opportunity", "employer", "school")
+        by_student = phase.key in ("name", "id")
+        from_school = by_student and f.school is not None
         stmt, tie = _listing(
             phase.kind,
             the_run.id,
             rnd.id,
             drive=phase.key if drives else None,
-            by_student=phase.key in ("name", "id"),
+            by_student=by_student and not from_school and not _selective(f),
+            from_school=from_school,
         )
         key = None if phase.key is None else _key_column(phase.key)
         if phase.key_null is not None:
