@@ -54,6 +54,7 @@ from sqlalchemy import (
     Select,
     Text,
     and_,
+    cast,
     exists,
     false,
     func,
@@ -63,9 +64,6 @@ from sqlalchemy import (
     select,
     true,
     tuple_,
-)
-from sqlalchemy import (
-    cast as cast_,
 )
 from sqlalchemy.orm import Session, aliased
 
@@ -106,10 +104,12 @@ from scheduler.actions import _student_problem
 from scheduler.errors import ActionRefused, NotAllowed
 from solver.eligibility import REASONS, compute_eligibility
 from solver.instance import Instance
-from solver.problem import MODES
+from solver.problem import MODES, Problem
 
 __all__ = [
+    "MAX_PAGE",
     "SORTS",
+    "UNPLACED",
     "AssignmentFilter",
     "AssignmentPage",
     "AssignmentRow",
@@ -235,7 +235,7 @@ def _json_holds(column: Any, value: str) -> ColumnElement[bool]:
     JSON string (quotes included, so "it" does not match "it-support"). Portable, and exact
     for a list of strings; LIKE's wildcards in the value are escaped."""
     needle = json.dumps(value)
-    return cast_(column, Text).contains(needle, autoescape=True)
+    return cast(column, Text).contains(needle, autoescape=True)
 
 
 # --- Lookups -------------------------------------------------------------------------------------
@@ -1350,9 +1350,9 @@ def _one_student_problem(
     student: Student,
     opportunities: Sequence[Opportunity],
     ranked: set[int],
-) -> Any:
+) -> Problem:
     """The one-student problem the actions check moves with (their building block: the same
-    rows, the same rules)."""
+    rows, the same rules). The one place to change when the actions become a package."""
     return _student_problem(session, rnd, student, opportunities, ranked=ranked)
 
 
@@ -1361,7 +1361,7 @@ def move_targets(
 ) -> MoveTargets:
     """Every slot the student could move to in the run (the chosen run unless `run`), with its
     cost and whether the move would be accepted now. Only the student's candidate opportunities
-    (their clusters and preferences) are read; about fifteen statements, whatever the round's
+    (their clusters and preferences) are read; twenty statements at most, whatever the round's
     size. Staff only."""
     require_staff(session, rnd, actor)
     if student.round_id != rnd.id:
