@@ -306,7 +306,9 @@ def _sentence(code: str, count: int | None, detail: str | None, facts: Facts | N
     if code == "capacity_taken":
         if detail == _BY_COORDINATOR:
             return "a coordinator took you out of your placement."
-        if detail == _NO_SEATS:
+        if detail == _NO_SEATS or (f.seats == 0 and f.opportunity):
+            if f.opportunity:
+                return f"{f.opportunity} offers no seats."
             return "the opportunities you could take offer no seats."
         if f.seats is not None:
             seats = "the only seat" if f.seats == 1 else f"the {f.seats} seats"

@@ -209,6 +209,10 @@ def test_capacity_taken_as_the_actions_and_solver_write_it() -> None:
     assert explain("capacity_taken", detail="no seats offered where eligible") == (
         "The opportunities you could take offer no seats."
     )
+    # One pair refused for it (an opportunity without a slot, as the actions find it).
+    assert explain("capacity_taken", facts=Facts(opportunity="Lab", seats=0)) == (
+        "Lab offers no seats."
+    )
 
 
 def test_no_opportunities() -> None:
