@@ -32,7 +32,7 @@ import datetime as dt
 import enum
 from typing import TYPE_CHECKING
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, json_column_type, utcnow
@@ -171,7 +171,11 @@ class Round(Base):
 
 class School(Base):
     __tablename__ = "schools"
-    __table_args__ = (UniqueConstraint("round_id", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("round_id", "external_id"),
+        # The assignments page sorted by school (scheduler.queries).
+        Index(None, "round_id", "name"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # round_id leads the unique constraint, whose index serves the foreign key too.
@@ -194,6 +198,10 @@ class Student(Base):
     __tablename__ = "students"
     __table_args__ = (
         UniqueConstraint("round_id", "external_id"),
+        # Pages of a round's students by name and by id, a keyset (name, id) or (id) each
+        # (scheduler.queries): a range of one index, never a sort of the round.
+        Index(None, "round_id", "name", "id"),
+        Index(None, "round_id", "id"),
         CheckConstraint("priority >= 0", name="priority_not_negative"),
         CheckConstraint("(lat IS NULL) = (lon IS NULL)", name="location_whole"),
     )
@@ -235,7 +243,11 @@ class Student(Base):
 
 class Employer(Base):
     __tablename__ = "employers"
-    __table_args__ = (UniqueConstraint("round_id", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("round_id", "external_id"),
+        # The assignments page sorted by employer (scheduler.queries).
+        Index(None, "round_id", "name"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete=_OWNED))
@@ -258,6 +270,8 @@ class Opportunity(Base):
     __tablename__ = "opportunities"
     __table_args__ = (
         UniqueConstraint("round_id", "external_id"),
+        # The assignments page sorted by opportunity (scheduler.queries).
+        Index(None, "round_id", "title"),
         CheckConstraint("capacity >= 0", name="capacity_not_negative"),
     )
 

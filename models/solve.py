@@ -17,7 +17,7 @@ import datetime as dt
 import enum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, json_column_type, utcnow
@@ -133,6 +133,13 @@ class Assignment(Base):
     __tablename__ = "assignments"
     __table_args__ = (
         UniqueConstraint("run_id", "student_id"),
+        # A run's placements page by page in each sort of the assignments page, a keyset
+        # (key, student) each, and those of an opportunity (filters, seats counted by
+        # scheduler.queries): a range of one index, never a sort of the run.
+        Index(None, "run_id", "travel_minutes", "student_id"),
+        Index(None, "run_id", "preference_rank", "student_id"),
+        Index(None, "run_id", "status", "student_id"),
+        Index(None, "run_id", "opportunity_id", "student_id"),
         CheckConstraint("travel_minutes >= 0", name="travel_minutes_not_negative"),
         CheckConstraint("preference_rank >= 1", name="preference_rank_positive"),
     )
