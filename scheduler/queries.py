@@ -97,14 +97,14 @@ from scheduler.access import (
     require_staff,
     require_student,
 )
+from scheduler.errors import ActionRefused, NotAllowed
 
 # A private building block of the actions (the one-student problem their checks use): the
 # rules must not be written twice. It should become public when the actions are split.
-from scheduler.actions import _student_problem
-from scheduler.errors import ActionRefused, NotAllowed
+from scheduler.problems import student_problem
 from solver.eligibility import REASONS, compute_eligibility
 from solver.instance import Instance
-from solver.problem import MODES, Problem
+from solver.problem import MODES
 
 __all__ = [
     "MAX_PAGE",
@@ -1344,18 +1344,6 @@ class MoveTargets:
     refused: tuple[tuple[str, int], ...]  # reason code -> opportunities it refuses
 
 
-def _one_student_problem(
-    session: Session,
-    rnd: Round,
-    student: Student,
-    opportunities: Sequence[Opportunity],
-    ranked: set[int],
-) -> Problem:
-    """The one-student problem the actions check moves with (their building block: the same
-    rows, the same rules). The one place to change when the actions become a package."""
-    return _student_problem(session, rnd, student, opportunities, ranked=ranked)
-
-
 def move_targets(
     session: Session, rnd: Round, student: Student, actor: Actor, *, run: SolveRun | None = None
 ) -> MoveTargets:
@@ -1405,7 +1393,7 @@ def move_targets(
     refused: Counter[str] = Counter()
     allowed: list[tuple[Opportunity, str, int, int]] = []  # opportunity, slot id, mode, minutes
     if opportunities:
-        problem = _one_student_problem(session, rnd, student, opportunities, set(ranks))
+        problem = student_problem(session, rnd, student, opportunities, ranked=set(ranks))
         inst = Instance(problem)
         elig = compute_eligibility(inst)
         refused.update(
