@@ -639,6 +639,18 @@ def _phases(sort: str, placed: bool | None) -> tuple[_Phase, ...]:
     return (_Phase(kind, sort),)
 
 
+def _key_fits(key: str | None, value: Any) -> bool:
+    """A cursor's sort value has the type of its key (a forged one would reach the database as
+    a value its column cannot compare, an error rather than a refusal)."""
+    if key is None:
+        return value is None
+    if key in ("travel", "rank"):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if key == "status":
+        return value in _STATUSES
+    return isinstance(value, str)
+
+
 def _encode(payload: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(list(payload)).encode()).decode().rstrip("=")
 
@@ -963,6 +975,7 @@ def assignments_page(
             or not isinstance(payload[2], int)
             or not 0 <= payload[2] < len(phases)
             or not isinstance(payload[4], int)
+            or not _key_fits(phases[payload[2]].key, payload[3])
         ):
             raise ActionRefused("cursor", "cursor: not a cursor of this listing and sort")
         start, after = payload[2], (payload[3], payload[4])

@@ -334,6 +334,9 @@ def test_cursor_of_another_sort_or_garbage_is_refused(session: Session, program:
         {"sort": "name", "descending": True, "cursor": cursor},
         {"cursor": "not a cursor"},
         {"cursor": "WzEsMl0"},  # [1,2]: JSON, not this listing's
+        # The travel sort's own shape with a text where its minutes go.
+        {"sort": "travel", "cursor": q._encode(["travel", False, 0, "ten", 1])},
+        {"sort": "status", "cursor": q._encode(["status", False, 0, "lost", 1])},
     ):
         with pytest.raises(ActionRefused) as caught:
             q.assignments_page(session, rnd, None, **bad)
