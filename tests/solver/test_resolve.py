@@ -10,9 +10,9 @@ from solver.solution import Previous, Solution, SolveOptions
 from tests.solver.factories import make_doc, opportunity, slot, student
 
 
-def previous_of(solution: Solution, keep: bool = False) -> tuple[Previous, ...]:
+def previous_of(solution: Solution, status: str = "proposed") -> tuple[Previous, ...]:
     return tuple(
-        Previous(student=a.student, opportunity=a.opportunity, slot=a.slot, keep=keep)
+        Previous(student=a.student, opportunity=a.opportunity, slot=a.slot, status=status)
         for a in solution.assignments
     )
 
@@ -77,7 +77,7 @@ def test_kept_placement_outranks_placing_more() -> None:
     fresh = solve(load_problem(doc))
     assert placements(fresh) == {"A": ("o2", "y"), "B": ("o1", "x")}
     # A's placement at o1 was published: it stays, and B cannot be placed.
-    kept = (Previous(student="A", opportunity="o1", slot="x", keep=True),)
+    kept = (Previous(student="A", opportunity="o1", slot="x", status="published"),)
     again = solve(load_problem(doc), SolveOptions(previous=kept))
     assert placements(again) == {"A": ("o1", "x")}
     assert check_solution(doc, again.to_dict()) == []
