@@ -9,6 +9,11 @@ places Ben there and moves Ana to a job shadow (two students placed, weight 4, b
 from __future__ import annotations
 
 import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +33,7 @@ from models import (
     RunStatus,
     SolveRun,
     Student,
+    make_engine,
     make_session_factory,
 )
 from scheduler.actions import ActionRefused, ChangesRefused
@@ -284,3 +290,82 @@ def test_every_stored_solution_carries_assignment_status(
         problem = export_round(s, s.get_one(Round, round_id))
     problem["students"] = [st for st in problem["students"] if st["id"] != "ben"]
     assert check_solution(problem, doc) == []
+
+
+@pytest.mark.slow  # about 25 `wbl` processes
+def test_the_command_line_protects_published_placements(tmp_path: Path) -> None:
+    """Protected placements on the command line: `round solve` re-solves by default and says
+    so, `--fresh` says what it leaves unprotected, `choose` and `publish` refuse the fresh run
+    naming the student (exit 2) until `--accept-changes`, `round solution` and `wbl solve
+    --previous` carry `status`, `round accept|decline` record the employer's answer, and
+    `round cancel` takes `--program`."""
+    env = {
+        **os.environ,
+        "WBL_DATABASE_URL": f"sqlite:///{tmp_path / 'wbl.db'}",
+        "WBL_QUEUE_PATH": str(tmp_path / "queue.db"),
+    }
+    env.pop("WBL_REDIS_URL", None)
+    wbl = str(Path(sys.executable).with_name("wbl"))
+
+    def run(*args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [wbl, *args], env=env, capture_output=True, text=True, check=False, timeout=300
+        )
+        assert done.returncode == code, (args, done.stdout, done.stderr)
+        return done
+
+    factory = make_session_factory(make_engine(env["WBL_DATABASE_URL"]))
+
+    def solve_queued(out: subprocess.CompletedProcess[str]) -> str:
+        run_id = out.stdout.split()[2]  # "queued run N of round ..."
+        assert jobs.execute_run(factory, int(run_id)) == RunStatus.succeeded
+        return run_id
+
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    first.write_text(json.dumps(_first_doc()))
+    second.write_text(json.dumps(_with_ben(_first_doc())))
+    p = ("--program", "riverton")
+    run("db", "upgrade")
+    run("import-round", str(first), *p)
+    assert (
+        "no runs yet: `wbl round solve r1 --program riverton`"
+        in run("round", "status", "r1", *p).stdout
+    )
+    one = solve_queued(run("round", "solve", "r1", *p, "--time-limit", "5"))
+    run("round", "choose", "r1", one, *p)
+    run("round", "publish", "r1", *p)
+    solution = tmp_path / "solution.json"
+    run("round", "solution", "r1", *p, "-o", str(solution))
+    assert [a["status"] for a in json.loads(solution.read_text())["assignments"]] == ["published"]
+    # The file path reads the status too: Ana stays where she was published.
+    again = tmp_path / "again.json"
+    run("solve", str(second), "-o", str(again), "--previous", str(solution), "-q")
+    kept = {
+        a["student"]: (a["opportunity"], a["status"])
+        for a in json.loads(again.read_text())["assignments"]
+    }
+    assert kept == {"ana": ("intern", "published")}
+
+    run("import-round", str(second), *p, "--update")
+    resolved = run("round", "solve", "r1", *p, "--time-limit", "5")
+    assert f"a re-solve from run {one} keeping its 1 published or confirmed" in resolved.stdout
+    solve_queued(resolved)
+    fresh_out = run("round", "solve", "r1", *p, "--time-limit", "5", "--fresh")
+    assert "from scratch: it does not protect the 1 published or confirmed" in fresh_out.stdout
+    fresh = solve_queued(fresh_out)
+    moved = "ana: published at opportunity intern slot intern-x -> opportunity shadow slot shadow-y"
+    refused = run("round", "choose", "r1", fresh, *p, code=2)
+    assert moved in refused.stderr
+    assert moved in run("round", "choose", "r1", fresh, *p, "--accept-changes").stdout
+    assert moved in run("round", "publish", "r1", *p, code=2).stderr
+    run("round", "publish", "r1", *p, "--accept-changes")
+
+    accepted = run("round", "accept", "r1", "ben", *p)
+    assert "student ben: confirmed at opportunity intern slot intern-x" in accepted.stdout
+    declined = run("round", "decline", "r1", "ana", *p, "--reason", "no openings")
+    assert "student ana: declined at opportunity shadow slot shadow-y" in declined.stdout
+    assert "is declined, not published" in run("round", "accept", "r1", "ana", *p, code=2).stderr
+    assert "has no student 'zoe'" in run("round", "decline", "r1", "zoe", *p, code=2).stderr
+
+    assert f"run {one} had ended" in run("round", "cancel", one, *p).stdout
+    assert "no run" in run("round", "cancel", one, "--program", "elsewhere", code=2).stderr
