@@ -26,6 +26,7 @@ from models import (
     Assignment,
     AssignmentStatus,
     AuditEvent,
+    Opportunity,
     Pin,
     Program,
     Round,
@@ -81,8 +82,14 @@ def _solve(factory: sessionmaker[Session], round_id: int, *, fresh: bool = False
 
 
 def _placements(s: Session, run_id: int) -> dict[str, tuple[str, str]]:
-    doc = solution_from_run(s, s.get_one(SolveRun, run_id))
-    return {a["student"]: (a["opportunity"], a["status"]) for a in doc["assignments"]}
+    """Each placed student's opportunity and stored status."""
+    rows = s.execute(
+        select(Student.external_id, Opportunity.external_id, Assignment.status)
+        .join(Student, Student.id == Assignment.student_id)
+        .join(Opportunity, Opportunity.id == Assignment.opportunity_id)
+        .where(Assignment.run_id == run_id)
+    )
+    return {st: (o, str(status)) for st, o, status in rows}
 
 
 @pytest.fixture
@@ -278,11 +285,12 @@ def test_a_declined_student_is_not_put_back_even_where_nothing_competes(
         assert _placements(s, run_id) == {"ana": ("shadow", "proposed")}
 
 
-def test_every_stored_solution_carries_assignment_status(
+def test_stored_solutions_carry_assignment_status_once_published(
     factory: sessionmaker[Session], published: tuple[int, int]
 ) -> None:
-    """Format extension: each assignment of `solution_from_run` has `status`, and the checker
-    accepts the added field."""
+    """Format extension: once a run has published placements (or is a re-solve) every
+    assignment of `solution_from_run` has `status`, which the checker accepts; a re-solve's
+    stored answer carries each status, proposed ones included."""
     round_id, first = published
     with transaction(factory) as s:
         doc = solution_from_run(s, s.get_one(SolveRun, first))
@@ -290,6 +298,18 @@ def test_every_stored_solution_carries_assignment_status(
         problem = export_round(s, s.get_one(Round, round_id))
     problem["students"] = [st for st in problem["students"] if st["id"] != "ben"]
     assert check_solution(problem, doc) == []
+    with transaction(factory) as s:
+        # A second seat: the re-solve keeps Ana and places Ben beside her.
+        wider = _with_ben(_first_doc())
+        wider["opportunities"][0]["slots"][0]["capacity"] = 2
+        update_round(s, s.get_one(Round, round_id), wider)
+    run_id = _solve(factory, round_id)
+    with transaction(factory) as s:
+        doc = solution_from_run(s, s.get_one(SolveRun, run_id))
+    assert sorted((a["student"], a["status"]) for a in doc["assignments"]) == [
+        ("ana", "published"),
+        ("ben", "proposed"),
+    ]
 
 
 @pytest.mark.slow  # about 25 `wbl` processes
