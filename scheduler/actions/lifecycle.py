@@ -102,14 +102,14 @@ def choose_run(
             if isinstance(obj, Assignment) and obj.run_id == run.id:
                 session.expire(obj, ["status"])
     before = {"chosen_run": old, "status": str(state.status)}
-    # The column, not the relationship: the relationship is written by a post-update of its
-    # own, a second UPDATE of the round and a second step of its version.
-    # Counted before the round changes: a query now would flush it, a second version step.
+    # Counted before the round changes: a query after would flush it, a second version step.
     to_publish = session.scalar(
         select(func.count())
         .select_from(Assignment)
         .where(Assignment.run_id == run.id, Assignment.status.in_(UNREVIEWED))
     )
+    # The column, not the relationship: the relationship is written by a post-update of its
+    # own, a second UPDATE of the round and a second step of its version.
     rnd.chosen_run_id = run.id
     session.expire(rnd, ["chosen_run"])
     if rnd.status == RoundStatus.draft or (rnd.status == RoundStatus.published and to_publish):
