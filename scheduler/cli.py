@@ -24,8 +24,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models import Round, RoundStatus, SolveRun
 from models.solve import RunStatus
-from scheduler.actions import ActionRefused, choose_run, publish
+from scheduler.actions import ActionRefused, choose_run, publish, solve_round
 from scheduler.breaks import breaks_issues
+from scheduler.cli_placements import register as register_placements
 from scheduler.cli_tables import tables
 from scheduler.db import (
     DEFAULT_PROGRAM,
@@ -37,7 +38,7 @@ from scheduler.db import (
 )
 from scheduler.generate import generate_round
 from scheduler.gtfs_round import generate_round_on_feed
-from scheduler.jobs import cancel, now, reap_stale_runs, run_worker, submit
+from scheduler.jobs import cancel, enqueue, now, reap_stale_runs, run_worker
 from scheduler.round_update import RoundUpdateError, update_round
 from scheduler.rounds import (
     RoundClosedError,
@@ -61,6 +62,7 @@ from solver import (
     solve,
 )
 from solver.io import expand_travel_groups, read_problem
+from solver.solution import STATUSES
 
 EXIT_VIOLATIONS = 1
 EXIT_BAD_INPUT = 2
@@ -108,13 +110,23 @@ def _read_previous_or_exit(path: Path) -> tuple[Previous, ...]:
                 student=a["student"],
                 opportunity=a["opportunity"],
                 slot=a["slot"],
-                keep=a.get("status") in ("published", "confirmed"),
+                # An added field: published and confirmed placements are kept wherever they
+                # hold, declined ones not offered again; absent means proposed.
+                status=_previous_status(a.get("status")),
             )
             for a in doc["assignments"]
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         click.echo(f"{path}: not a readable wbl-solution/1 document: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
+
+
+def _previous_status(status: object) -> str:
+    if status is None:
+        return "proposed"
+    if status not in STATUSES:
+        raise ValueError(f"assignment status {status!r} is not one of {', '.join(STATUSES)}")
+    return str(status)
 
 
 class ProgressBar:
@@ -222,7 +234,8 @@ def main(verbose: bool) -> None:
     "--previous",
     type=click.Path(path_type=Path),
     help="An earlier solution: re-solve moving as few students as possible (assignments whose"
-    ' "status" is published or confirmed are kept unless impossible).',
+    ' "status" is published or confirmed are kept wherever they hold, declined ones are not'
+    " offered again).",
 )
 @click.option(
     "--gtfs",
@@ -471,14 +484,48 @@ def _run_line(run: SolveRun) -> str:
 @PROGRAM_OPTION
 @click.option("--time-limit", type=click.FloatRange(min=0.1), default=60.0, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--fresh",
+    is_flag=True,
+    help="Solve from scratch even when placements are published (default then: re-solve from"
+    " the chosen run, keeping published and confirmed placements wherever they hold).",
+)
 @click.option("--wait", is_flag=True, help="Follow the run until it ends (a worker must run).")
-def round_solve_cmd(round_id: str, program: str, time_limit: float, seed: int, wait: bool) -> None:
+def round_solve_cmd(
+    round_id: str, program: str, time_limit: float, seed: int, fresh: bool, wait: bool
+) -> None:
     """Queue a solve of the round (`wbl worker` runs it)."""
     factory = connect()
     with transaction(factory) as session:
-        rnd_id = _find_round(session, program, round_id).id
-    run_id = submit(factory, rnd_id, {"time_limit": time_limit, "seed": seed})
-    click.echo(f"queued run {run_id} of round {round_id!r}")
+        rnd = _find_round(session, program, round_id)
+        try:
+            started = solve_round(
+                session,
+                rnd,
+                user=None,
+                options={"time_limit": time_limit, "seed": seed},
+                fresh=fresh,
+            )
+        except ActionRefused as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        run_id = started.run.id
+    enqueue(run_id)
+    if started.previous_run is not None:
+        click.echo(
+            f"queued run {run_id} of round {round_id!r}: a re-solve from run"
+            f" {started.previous_run} keeping its {started.protected} published or confirmed"
+            " placements wherever they still hold (`--fresh` solves from scratch)"
+        )
+    elif started.unprotected:
+        click.echo(
+            f"queued run {run_id} of round {round_id!r} from scratch: it does not protect the"
+            f" {started.unprotected} published or confirmed placements of the chosen run;"
+            " `wbl round choose` names every one it moves and refuses it without"
+            " --accept-changes"
+        )
+    else:
+        click.echo(f"queued run {run_id} of round {round_id!r}")
     if wait:
         sys.exit(_follow(factory, run_id))
 
@@ -571,15 +618,26 @@ def round_status_cmd(round_id: str, program: str) -> None:
         for run in runs:
             click.echo("  " + _run_line(run))
         if not runs:
-            click.echo("  no runs yet: `wbl round solve ROUND`")
+            hint = f" --program {program}" if program != DEFAULT_PROGRAM else ""
+            click.echo(f"  no runs yet: `wbl round solve {rnd.external_id}{hint}`")
+
+
+ACCEPT_CHANGES_OPTION = click.option(
+    "--accept-changes",
+    is_flag=True,
+    help="Go ahead even if the run moves or drops published or confirmed placements (each is"
+    " listed: tell the students and employers).",
+)
 
 
 @round_group.command("choose")
 @click.argument("round_id", metavar="ROUND")
 @click.argument("run_id", metavar="RUN", type=int)
 @PROGRAM_OPTION
-def round_choose_cmd(round_id: str, run_id: int, program: str) -> None:
-    """Keep this run's placements as the round's answer."""
+@ACCEPT_CHANGES_OPTION
+def round_choose_cmd(round_id: str, run_id: int, program: str, accept_changes: bool) -> None:
+    """Keep this run's placements as the round's answer (refused, every student named, when it
+    moves or drops published or confirmed placements, unless --accept-changes)."""
     with transaction(connect()) as session:
         rnd = _find_round(session, program, round_id)
         run = session.get(SolveRun, run_id)
@@ -587,36 +645,52 @@ def round_choose_cmd(round_id: str, run_id: int, program: str) -> None:
             click.echo(f"round {round_id!r} has no run {run_id}", err=True)
             sys.exit(EXIT_BAD_INPUT)
         try:
-            outcome = choose_run(session, rnd, run, user=None)
+            outcome = choose_run(session, rnd, run, user=None, accept_changes=accept_changes)
         except ActionRefused as exc:
             click.echo(str(exc), err=True)
             sys.exit(EXIT_BAD_INPUT)
-    click.echo(f"run {run_id} chosen" + "".join(f"; {n}" for n in outcome.notes))
+    click.echo(f"run {run_id} chosen")
+    for note in outcome.notes:
+        click.echo(f"  {note}")
 
 
 @round_group.command("publish")
 @click.argument("round_id", metavar="ROUND")
 @PROGRAM_OPTION
-def round_publish_cmd(round_id: str, program: str) -> None:
-    """Publish the chosen run's placements to employers and students."""
+@ACCEPT_CHANGES_OPTION
+def round_publish_cmd(round_id: str, program: str, accept_changes: bool) -> None:
+    """Publish the chosen run's placements to employers and students (refused, every student
+    named, when it moves or drops placements published before, unless --accept-changes)."""
     with transaction(connect()) as session:
         rnd = _find_round(session, program, round_id)
         try:
-            outcome = publish(session, rnd, user=None)
+            outcome = publish(session, rnd, user=None, accept_changes=accept_changes)
         except ActionRefused as exc:
             click.echo(str(exc), err=True)
             sys.exit(EXIT_BAD_INPUT)
-    click.echo(f"round {round_id!r} published" + "".join(f"; {n}" for n in outcome.notes))
+    click.echo(f"round {round_id!r} published")
+    for note in outcome.notes:
+        click.echo(f"  {note}")
 
 
 @round_group.command("cancel")
 @click.argument("run_id", metavar="RUN", type=int)
-def round_cancel_cmd(run_id: int) -> None:
+@click.option(
+    "--program",
+    default=None,
+    help="The program the run's round belongs to (checked when given; run ids are unique).",
+)
+def round_cancel_cmd(run_id: int, program: str | None) -> None:
     """Cancel a queued or running run."""
     with transaction(connect()) as session:
         run = session.get(SolveRun, run_id)
+        if run is not None and program is not None:
+            rnd = session.get_one(Round, run.round_id)
+            if find_round(session, program, rnd.external_id) is not rnd:
+                run = None
         if run is None:
-            click.echo(f"no run {run_id}", err=True)
+            where = f" in program {program!r}" if program is not None else ""
+            click.echo(f"no run {run_id}{where}", err=True)
             sys.exit(EXIT_BAD_INPUT)
         click.echo(f"run {run_id} cancelled" if cancel(session, run) else f"run {run_id} had ended")
 
@@ -745,6 +819,7 @@ def demo_cmd(students: int, seed: int, out: Path, gtfs: Path | None) -> None:
 
 
 main.add_command(tables)
+register_placements(round_group)
 
 
 if __name__ == "__main__":

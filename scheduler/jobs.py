@@ -42,6 +42,10 @@ STALE_AFTER = dt.timedelta(seconds=60)
 RUN_OPTIONS = ("time_limit", "workers", "seed", "deterministic", "previous_run")
 # Assignment statuses kept on a re-solve unless impossible.
 KEPT = (AssignmentStatus.published, AssignmentStatus.confirmed)
+# Placements the solver proposed that nobody has published: a chosen run holding any is under
+# review. (Pinned rows are the coordinator's own edits: a published round stays published
+# while they wait to be published, as after a manual move.)
+UNREVIEWED = (AssignmentStatus.proposed,)
 
 
 class Cancelled(Exception):
@@ -140,7 +144,8 @@ def reap_stale_runs(session: Session, older_than: dt.timedelta = STALE_AFTER) ->
 
 def _settle_round(session: Session, round_id: int) -> None:
     """A round left `solving` with no run still going goes back to published (its chosen run
-    is published), review (a run finished) or draft."""
+    is published and proposes nothing new), review (a run finished, or the chosen run holds
+    proposed placements) or draft."""
     rnd = session.get_one(Round, round_id)
     if rnd.status != RoundStatus.solving:
         return
@@ -151,11 +156,7 @@ def _settle_round(session: Session, round_id: int) -> None:
         )
     )
     if active is None:
-        published = rnd.chosen_run_id is not None and session.scalar(
-            select(Assignment.id).where(
-                Assignment.run_id == rnd.chosen_run_id, Assignment.status.in_(KEPT)
-            )
-        )
+        published = rnd.chosen_run_id is not None and published_state(session, rnd.chosen_run_id)
         done = session.scalar(
             select(SolveRun.id).where(
                 SolveRun.round_id == round_id, SolveRun.status == RunStatus.succeeded
@@ -168,20 +169,31 @@ def _settle_round(session: Session, round_id: int) -> None:
             rnd.status = RoundStatus.review if done is not None else RoundStatus.draft
 
 
-def _previous(session: Session, run_id: int) -> tuple[Previous, ...]:
-    """An earlier run's placements, published and confirmed ones to be kept."""
+def published_state(session: Session, run_id: int) -> bool:
+    """Whether a chosen run reads as published: it holds published or confirmed placements
+    and no proposed one (a round never reads published beside the solver's proposals)."""
+    statuses = set(
+        session.scalars(
+            select(Assignment.status).where(Assignment.run_id == run_id).group_by(Assignment.status)
+        )
+    )
+    return bool(statuses & set(KEPT)) and not statuses & set(UNREVIEWED)
+
+
+def previous_placements(session: Session, run_id: int) -> tuple[Previous, ...]:
+    """An earlier run's placements with their statuses, for a re-solve: published and
+    confirmed ones are kept whenever they hold, declined ones are not offered again."""
     # One query for the ids (a 100,000-student run has 40,000 placements: no lazy loads).
     rows = session.execute(
         select(Student.external_id, Opportunity.external_id, Slot.external_id, Assignment.status)
         .join(Student, Student.id == Assignment.student_id)
         .join(Opportunity, Opportunity.id == Assignment.opportunity_id)
         .join(Slot, Slot.id == Assignment.slot_id)
-        .where(Assignment.run_id == run_id, Assignment.status != AssignmentStatus.declined)
+        .where(Assignment.run_id == run_id)
         .order_by(Assignment.id)
     )
     return tuple(
-        Previous(student=s, opportunity=o, slot=sl, keep=status in KEPT)
-        for s, o, sl, status in rows
+        Previous(student=s, opportunity=o, slot=sl, status=str(status)) for s, o, sl, status in rows
     )
 
 
@@ -236,7 +248,9 @@ def execute_run(factory: sessionmaker[Session], run_id: int) -> RunStatus:
         doc = round_problem(session, rnd)
         options = dict(run.options)
         previous = (
-            _previous(session, int(options["previous_run"])) if options.get("previous_run") else ()
+            previous_placements(session, int(options["previous_run"]))
+            if options.get("previous_run")
+            else ()
         )
     heartbeat = _Heartbeat(factory, run_id)
 

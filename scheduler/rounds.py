@@ -701,9 +701,11 @@ def store_solution(
     whatever the run held: its assignments, mentorships and unplaced students in one bulk
     insert each, and the status, objective, bound, gap, metrics and the rest on the run.
 
-    An assignment that a pin of the round asked for is stored `pinned`, the others
-    `proposed`. The run's job status (`run.status`) is the caller's to set. Raises
-    `SolutionMismatchError` naming every id the round does not have."""
+    An assignment's `status` (an added field: `proposed`, `pinned`, `published`, `confirmed`,
+    `declined`) is stored as the document gives it; without one, an assignment that a pin of
+    the round asked for is stored `pinned`, the others `proposed`. The run's job status
+    (`run.status`) is the caller's to set. Raises `SolutionMismatchError` naming every id the
+    round does not have."""
     if run.round_id != rnd.id:
         raise ValueError(f"solve run {run.id} belongs to round {run.round_id}, not {rnd.id}")
     rid = rnd.id
@@ -733,6 +735,14 @@ def store_solution(
         if a.get("mentor") is not None:
             mentor = _resolve(mentors, a["mentor"], f"{path}.mentor", "mentor", problems)
         is_pinned = (student, opp, None) in pinned or (student, opp, slot) in pinned
+        given = a.get("status")
+        if given is None:
+            a_status = AssignmentStatus.pinned if is_pinned else AssignmentStatus.proposed
+        elif isinstance(given, str) and given in AssignmentStatus.__members__:
+            a_status = AssignmentStatus(given)
+        else:
+            problems.append(f"{path}.status: {given!r} is not one of {', '.join(AssignmentStatus)}")
+            a_status = AssignmentStatus.proposed
         assignments.append(
             {
                 "run_id": run.id,
@@ -743,7 +753,7 @@ def store_solution(
                 "travel_mode": a.get("travel_mode"),
                 "travel_minutes": a.get("travel_minutes"),
                 "preference_rank": a.get("preference_rank"),
-                "status": AssignmentStatus.pinned if is_pinned else AssignmentStatus.proposed,
+                "status": a_status,
             }
         )
     mentorships = []
@@ -806,9 +816,21 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+# Statuses that only the lifecycle gives (publish, the employer's answer): a document holding
+# any carries every assignment's status.
+_ANSWERED: Final = frozenset(
+    {AssignmentStatus.published, AssignmentStatus.confirmed, AssignmentStatus.declined}
+)
+
+
 def solution_from_run(session: Session, run: SolveRun) -> Doc:
     """The stored answer of `run` as a `wbl-solution/1` document (assignments, mentorships and
-    unplaced students in the order they were stored). Raises ValueError if the run has none."""
+    unplaced students in the order they were stored). Raises ValueError if the run has none.
+
+    Each assignment carries its `status` (an added field, which `--previous` reads) once the
+    run has published, confirmed or declined placements or is a re-solve; before that the
+    document is the solver's plain answer, whose placements are all proposed (or pinned where
+    a pin asks), as `store_solution` reads a document without statuses."""
     if run.solution_status is None:
         raise ValueError(f"solve run {run.id} has no solution yet (status {run.status.value})")
     a_, st_, o_, sl_, m_ = (
@@ -827,6 +849,7 @@ def solution_from_run(session: Session, run: SolveRun) -> Doc:
             a_.travel_mode,
             a_.travel_minutes,
             a_.preference_rank,
+            a_.status,
         )
         .join_from(Assignment.__table__, Student.__table__, a_.student_id == st_.id)
         .join(Opportunity.__table__, a_.opportunity_id == o_.id)
@@ -836,12 +859,20 @@ def solution_from_run(session: Session, run: SolveRun) -> Doc:
         .order_by(a_.id)
     )
     assignments: list[Doc] = []
-    for student, opp, slot, mentor, mode, minutes, rank in session.execute(stmt):
+    answered = False
+    for student, opp, slot, mentor, mode, minutes, rank, status in session.execute(stmt):
         a: Doc = {"student": student, "opportunity": opp, "slot": slot}
         _optional(a, "mentor", mentor)
         a.update(travel_mode=str(mode), travel_minutes=minutes)
         _optional(a, "preference_rank", rank)
+        a["status"] = str(status)
+        answered |= status in _ANSWERED
         assignments.append(a)
+    if not answered and "changes" not in (run.result or {}):
+        # Nothing published yet and no re-solve: the plain format, as the solver wrote it
+        # (every placement proposed, or pinned where a pin asks; `store_solution` reads it so).
+        for a in assignments:
+            del a["status"]
 
     ms_ = Mentorship.__table__.c
     m_stmt = (

@@ -23,11 +23,14 @@ from solver.solution import Assignment, Metrics, SolveOptions
 
 @dataclass(frozen=True, slots=True)
 class PreviousPairs:
-    """An earlier run's placements as eligible-pair indices (-1: none, or no longer allowed)."""
+    """An earlier run's placements as eligible-pair indices (-1: none, no longer allowed, or
+    declined), with each student's earlier status and the pairs the employer declined."""
 
     pair: IntArray
     keep: BoolArray
     place: dict[int, tuple[str, str]]  # student -> (opportunity id, slot id) as given
+    status: dict[int, str]  # student -> the earlier assignment's status
+    declined: BoolArray  # per eligible pair: at an opportunity that declined the student
 
 
 def previous_pairs(
@@ -39,13 +42,23 @@ def previous_pairs(
         return None
     pair = np.full(inst.n_students, -1, dtype=np.int64)
     keep = np.zeros(inst.n_students, dtype=np.bool_)
+    declined = np.zeros(elig.size, dtype=np.bool_)
     place: dict[int, tuple[str, str]] = {}
+    status: dict[int, str] = {}
     first = np.searchsorted(elig.student, np.arange(inst.n_students + 1))
     for pv in options.previous:
         s = inst.student_ix.get(pv.student)
         if s is None:
             continue  # the student left the round
         place[s] = (pv.opportunity, pv.slot)
+        status[s] = pv.status
+        if pv.declined:
+            # The employer said no: none of that opportunity's slots is offered again.
+            o = inst.opp_ix.get(pv.opportunity)
+            if o is not None:
+                rng = slice(first[s], first[s + 1])
+                declined[rng] = inst.slot_opp[elig.slot[rng]] == o
+            continue
         keep[s] = pv.keep
         sl = inst.slot_ix.get(pv.slot)
         if sl is None or inst.opp(sl).id != pv.opportunity:
@@ -54,7 +67,7 @@ def previous_pairs(
         k = int(np.searchsorted(slots, sl))
         if k < slots.size and slots[k] == sl:
             pair[s] = first[s] + k
-    return PreviousPairs(pair=pair, keep=keep, place=place)
+    return PreviousPairs(pair=pair, keep=keep, place=place, status=status, declined=declined)
 
 
 def objective_levels(

@@ -18,17 +18,37 @@ class Progress:
     elapsed: float
 
 
+# Assignment statuses (an added field of `wbl-solution/1` assignments): `proposed` by the
+# solver, `pinned` by a coordinator's pin, `published` to employer and student, `confirmed` or
+# `declined` by the employer. A re-solve keeps the published and confirmed ones.
+STATUSES: tuple[str, ...] = ("proposed", "pinned", "published", "confirmed", "declined")
+KEPT_STATUSES: frozenset[str] = frozenset({"published", "confirmed"})
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Previous:
     """A placement from an earlier run, for a re-solve that disturbs as little as possible.
 
-    `keep`: published or confirmed; kept unless impossible (ranked above placing more students).
-    Otherwise moving the student is penalised right below placing more students."""
+    `status` is the assignment's (see `STATUSES`). Published and confirmed placements are kept
+    whenever they still hold (a level above placing more students: only a rule, a pin or
+    another kept placement can move one, and the change then says which and why). A
+    `declined` one is not offered again: the re-solve places the student elsewhere, unless a
+    pin asks for that opportunity. Moving any other student is penalised right below placing
+    more students."""
 
     student: str
     opportunity: str
     slot: str
-    keep: bool = False
+    status: str = "proposed"
+
+    @property
+    def keep(self) -> bool:
+        """Published or confirmed: kept whenever it still holds."""
+        return self.status in KEPT_STATUSES
+
+    @property
+    def declined(self) -> bool:
+        return self.status == "declined"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,8 +85,11 @@ class Assignment:
     travel_minutes: int
     mentor: str | None = None
     preference_rank: int | None = None
+    # An added field (see `STATUSES`): `pinned` where a pin asked for the placement, the
+    # earlier status where a re-solve kept a published or confirmed placement, else `proposed`.
+    status: str = "proposed"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, with_status: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
             "student": self.student,
             "opportunity": self.opportunity,
@@ -78,6 +101,8 @@ class Assignment:
             out["mentor"] = self.mentor
         if self.preference_rank is not None:
             out["preference_rank"] = self.preference_rank
+        if with_status:
+            out["status"] = self.status
         return out
 
 
@@ -212,7 +237,12 @@ class Solution:
             "bound": self.bound,
             "gap": self.gap,
             "wall_seconds": round(self.wall_seconds, 3),
-            "assignments": [a.to_dict() for a in self.assignments],
+            # Statuses once they say more than the pins do: in a re-solve's answer (every
+            # assignment, kept ones with their earlier status). A first answer is the plain
+            # format: every placement proposed, or pinned where a pin asks for it.
+            "assignments": [
+                a.to_dict(with_status=self.changes is not None) for a in self.assignments
+            ],
             "mentorships": [m.to_dict() for m in self.mentorships],
             "unplaced": [u.to_dict() for u in self.unplaced],
             "metrics": self.metrics.to_dict() if self.metrics is not None else None,

@@ -10,6 +10,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from solver.flow import Network, solve_lexicographic
 from solver.instance import Instance, IntArray
 from solver.mentoring import Meeting, MentoringResult, assign_community_mentors
 from solver.objective import (
+    PreviousPairs,
     answer_levels,
     community_possible,
     level_bounds,
@@ -40,6 +42,7 @@ from solver.problem import DAYS, MODES, Problem, format_time
 from solver.reasons import explain_changes, explain_unplaced
 from solver.rules import DAY
 from solver.solution import (
+    KEPT_STATUSES,
     Assignment,
     Change,
     GroupMetrics,
@@ -132,8 +135,13 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
     )
     if broken:
         return _infeasible(problem, broken[0], clock, lottery)
-    net = pinned_network(inst, elig, allowed, pinned_students, pinned_workplace)
     previous = previous_pairs(inst, elig, options)
+    if previous is not None and previous.declined.any():
+        # An employer's decline is not undone by the re-solve; a pin still wins (H9).
+        pinned_mask = np.zeros(inst.n_students, dtype=np.bool_)
+        pinned_mask[list(pinned_students)] = True
+        allowed = allowed & ~(previous.declined & ~pinned_mask[elig.student])
+    net = pinned_network(inst, elig, allowed, pinned_students, pinned_workplace)
     levels = objective_levels(inst, elig, net, tickets, previous=previous)
     feasible, flow, stages = solve_lexicographic(
         net, levels, progress=lambda msg: clock.report(msg, 0.3)
@@ -251,10 +259,47 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
             break
     pair = mentoring.pair
     clock.report("explaining", 0.9)
-    changes = explain_changes(inst, elig, pair, previous) if previous is not None else None
+    changes = _changes(inst, elig, pair, previous) if previous is not None else None
     return _answer(
-        inst, elig, pair, workplace, mentoring, bound_levels, clock, lottery, stages, changes
+        inst,
+        elig,
+        pair,
+        workplace,
+        mentoring,
+        bound_levels,
+        clock,
+        lottery,
+        stages,
+        changes,
+        _statuses(inst, pair, previous),
     )
+
+
+def _changes(
+    inst: Instance, elig: Eligibility, pair: IntArray, previous: PreviousPairs
+) -> tuple[Change, ...]:
+    """The re-solve's changes, a published or confirmed placement that could not be kept and a
+    declined one said as such (the coordinator must see them apart from ordinary moves)."""
+    out = []
+    for c in explain_changes(inst, elig, pair, previous):
+        status = previous.status.get(inst.student_ix[c.student])
+        if status in KEPT_STATUSES:
+            c = replace(c, reason=f"{status} placement could not be kept: {c.reason}")
+        elif status == "declined":
+            c = replace(c, reason="declined by the employer")
+        out.append(c)
+    return tuple(out)
+
+
+def _statuses(inst: Instance, pair: IntArray, previous: PreviousPairs | None) -> dict[int, str]:
+    """Each placed student's assignment status: a kept published or confirmed placement keeps
+    its status, a pinned student's is `pinned`, the others `proposed` (the default)."""
+    out = {inst.student_ix[pin.student]: "pinned" for pin in inst.problem.pins}
+    if previous is not None:
+        for s, status in previous.status.items():
+            if status in KEPT_STATUSES and pair[s] >= 0 and pair[s] == previous.pair[s]:
+                out[s] = status
+    return out
 
 
 def _placement(
@@ -294,6 +339,7 @@ def _answer(
     lottery: dict[str, object],
     stages: int,
     changes: tuple[Change, ...] | None = None,
+    statuses: dict[int, str] | None = None,
 ) -> Solution:
     p = inst.problem
     length = p.round.mentor_meeting_minutes
@@ -312,6 +358,7 @@ def _answer(
                 travel_minutes=int(elig.minutes[pi]),
                 mentor=p.mentors[m].id if m >= 0 else None,
                 preference_rank=inst.preference_rank(int(s), o),
+                status=(statuses or {}).get(int(s), "proposed"),
             )
         )
     mentorships = tuple(

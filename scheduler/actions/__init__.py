@@ -11,8 +11,11 @@ after, and returns an `Outcome` saying what changed. A refused action raises `Ac
 The package's modules: `locks` (the round, student, seat, mentor and run locks, in their one
 order), `audit` (the event each action writes), `checks` (the hard rules as an action checks
 them for one student), `edits` (one student's rows in the chosen run and the run's metrics),
-`placements` (move, place, unplace), `pins` (pin, unpin, forbid) and `lifecycle` (choose_run,
-resolve, publish, close). Refusals are `scheduler.errors`', access is `scheduler.access`'.
+`placements` (move, place, unplace), `pins` (pin, unpin, forbid), `lifecycle` (solve_round,
+choose_run, resolve, publish, close), `protect` (what a run changes of published and confirmed
+placements: `choose_run` and `publish` refuse it unless `accept_changes`, naming every student)
+and `answers` (the employer's accept or decline of a published placement). Refusals are
+`scheduler.errors`', access is `scheduler.access`'.
 
 Access. A user acts on a round only as an active account holding a `Membership` of the round's
 program with the role `coordinator` or `admin` (a `viewer` only reads); anyone else is refused
@@ -82,30 +85,46 @@ instead of landing on the wrong run. Edits of single students do not bump the ve
 coordinators working on different students do not invalidate each other.
 """
 
+from scheduler.actions.answers import accept, decline
 from scheduler.actions.audit import Outcome
 from scheduler.actions.checks import RULE_OF_CODE, pair_refusals
-from scheduler.actions.lifecycle import choose_run, close, publish, resolve
+from scheduler.actions.lifecycle import (
+    SolveStarted,
+    choose_run,
+    close,
+    publish,
+    resolve,
+    solve_round,
+)
 from scheduler.actions.pins import forbid, pin, unpin
 from scheduler.actions.placements import move, place, unplace
+from scheduler.actions.protect import ChangesRefused, PlacementChange, protected_changes
 from scheduler.errors import ActionRefused, MoveRefused, NotAllowed, PinRefused, RoundChanged
 
 __all__ = [
     "RULE_OF_CODE",
     "ActionRefused",
+    "ChangesRefused",
     "MoveRefused",
     "NotAllowed",
     "Outcome",
     "PinRefused",
+    "PlacementChange",
     "RoundChanged",
+    "SolveStarted",
+    "accept",
     "choose_run",
     "close",
+    "decline",
     "forbid",
     "move",
     "pair_refusals",
     "pin",
     "place",
+    "protected_changes",
     "publish",
     "resolve",
+    "solve_round",
     "unpin",
     "unplace",
 ]

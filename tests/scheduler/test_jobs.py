@@ -21,7 +21,7 @@ import scheduler.jobs as jobs
 from models import Program, Round, SolveRun, make_session_factory
 from models.migrate import upgrade
 from models.round import RoundStatus
-from models.solve import Assignment, RunStatus
+from models.solve import Assignment, AssignmentStatus, RunStatus
 from scheduler.db import transaction
 from scheduler.generate import generate_round
 from scheduler.rounds import canonical, export_round, import_round, solution_from_run
@@ -178,6 +178,53 @@ def test_a_re_solve_keeps_the_previous_run(factory: sessionmaker[Session]) -> No
         b = solution_from_run(session, session.get_one(SolveRun, second))
     placed = {x["student"]: x["slot"] for x in a["assignments"]}
     assert {x["student"]: x["slot"] for x in b["assignments"]} == placed
+
+
+def test_previous_placements_carry_every_status(factory: sessionmaker[Session]) -> None:
+    """Jobs: a re-solve reads the earlier run's statuses, declined ones included (so that the
+    solver does not offer them again), one query for the whole run."""
+    round_id, _ = _round(factory, students=60)
+    first = _run(factory, round_id, seed=1)
+    jobs.execute_run(factory, first)
+    with transaction(factory) as session:
+        rows = session.scalars(
+            select(Assignment).where(Assignment.run_id == first).order_by(Assignment.id)
+        ).all()
+        assert len(rows) >= 3
+        rows[0].status = AssignmentStatus.published
+        rows[1].status = AssignmentStatus.confirmed
+        rows[2].status = AssignmentStatus.declined
+    with transaction(factory) as session:
+        previous = jobs.previous_placements(session, first)
+    assert [p.status for p in previous[:4]] == ["published", "confirmed", "declined", "proposed"]
+    assert [p.keep for p in previous[:4]] == [True, True, False, False]
+    assert previous[2].declined
+    assert len(previous) == len(rows)
+
+
+def test_a_solve_settles_a_round_as_published_only_without_new_proposals(
+    factory: sessionmaker[Session],
+) -> None:
+    """Jobs: after a solve, a round whose chosen run is published reads published again, but
+    one whose chosen run holds proposed placements reads review (never published beside the
+    solver's proposals)."""
+    round_id, _ = _round(factory, students=60)
+    first = _run(factory, round_id, seed=1)
+    jobs.execute_run(factory, first)
+    with transaction(factory) as session:
+        rnd = session.get_one(Round, round_id)
+        rnd.chosen_run_id = first
+        rows = session.scalars(select(Assignment).where(Assignment.run_id == first)).all()
+        for a in rows:
+            a.status = AssignmentStatus.published
+    jobs.execute_run(factory, _run(factory, round_id, seed=2))
+    with transaction(factory) as session:
+        assert session.get_one(Round, round_id).status == RoundStatus.published
+        rows[0] = session.get_one(Assignment, rows[0].id)
+        rows[0].status = AssignmentStatus.proposed
+    jobs.execute_run(factory, _run(factory, round_id, seed=3))
+    with transaction(factory) as session:
+        assert session.get_one(Round, round_id).status == RoundStatus.review
 
 
 # --- A real worker process on a real queue ---------------------------------------------------

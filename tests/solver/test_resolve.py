@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 from scheduler.generate import generate_round
 from solver import check_solution, load_problem, solve
@@ -10,9 +11,9 @@ from solver.solution import Previous, Solution, SolveOptions
 from tests.solver.factories import make_doc, opportunity, slot, student
 
 
-def previous_of(solution: Solution, keep: bool = False) -> tuple[Previous, ...]:
+def previous_of(solution: Solution, status: str = "proposed") -> tuple[Previous, ...]:
     return tuple(
-        Previous(student=a.student, opportunity=a.opportunity, slot=a.slot, keep=keep)
+        Previous(student=a.student, opportunity=a.opportunity, slot=a.slot, status=status)
         for a in solution.assignments
     )
 
@@ -77,7 +78,7 @@ def test_kept_placement_outranks_placing_more() -> None:
     fresh = solve(load_problem(doc))
     assert placements(fresh) == {"A": ("o2", "y"), "B": ("o1", "x")}
     # A's placement at o1 was published: it stays, and B cannot be placed.
-    kept = (Previous(student="A", opportunity="o1", slot="x", keep=True),)
+    kept = (Previous(student="A", opportunity="o1", slot="x", status="published"),)
     again = solve(load_problem(doc), SolveOptions(previous=kept))
     assert placements(again) == {"A": ("o1", "x")}
     assert check_solution(doc, again.to_dict()) == []
@@ -102,3 +103,61 @@ def test_ineligible_previous_placement_is_explained() -> None:
     assert change.student == "A"
     assert change.after is None
     assert "schedule_conflict" in change.reason
+
+
+def _two_seats_doc() -> dict[str, Any]:
+    """A wants o1 first; o2 is a seat A may also take."""
+    return make_doc(
+        [student(id="A", clusters=["HLTH"], preferences=["o1"])],
+        [
+            opportunity(id="o1", cluster="HLTH", slots=[slot(id="x", capacity=1)]),
+            opportunity(id="o2", cluster="HLTH", slots=[slot(id="y", capacity=1)]),
+        ],
+        [],
+    )
+
+
+def test_a_re_solve_writes_every_status_and_kept_ones_keep_theirs() -> None:
+    """Format extension: a re-solve's answer gives every assignment a `status` (a kept
+    published or confirmed placement keeps its own, a pinned one is `pinned`, the rest
+    `proposed`), which the checker accepts; a first answer stays the plain format."""
+    doc = _two_seats_doc()
+    fresh = solve(load_problem(doc))
+    assert ["status" in a for a in fresh.to_dict()["assignments"]] == [False]
+    pinned = {**doc, "pins": [{"student": "A", "opportunity": "o2"}]}
+    assert [a.status for a in solve(load_problem(pinned)).assignments] == ["pinned"]
+    for status in ("published", "confirmed", "proposed"):
+        again = solve(load_problem(doc), SolveOptions(previous=previous_of(fresh, status)))
+        written = again.to_dict()
+        assert [(a["slot"], a["status"]) for a in written["assignments"]] == [("x", status)]
+        assert check_solution(doc, written) == []
+    moved = solve(load_problem(pinned), SolveOptions(previous=previous_of(fresh, "proposed")))
+    assert [a["status"] for a in moved.to_dict()["assignments"]] == ["pinned"]
+
+
+def test_a_declined_placement_is_not_offered_again() -> None:
+    """Re-solve: a declined placement's opportunity is not offered to the student again (the
+    employer said no), though it is her first choice and free; the change says why."""
+    doc = _two_seats_doc()
+    declined = (Previous(student="A", opportunity="o1", slot="x", status="declined"),)
+    again = solve(load_problem(doc), SolveOptions(previous=declined))
+    assert placements(again) == {"A": ("o2", "y")}
+    (change,) = again.changes or ()
+    assert (change.student, change.reason) == ("A", "declined by the employer")
+    # A pin still wins over the decline (H9).
+    pinned = {**doc, "pins": [{"student": "A", "opportunity": "o1"}]}
+    assert placements(solve(load_problem(pinned), SolveOptions(previous=declined))) == {
+        "A": ("o1", "x")
+    }
+
+
+def test_a_published_placement_that_cannot_hold_says_so() -> None:
+    """Re-solve: a published placement whose seat is gone is moved with a change that says it
+    was published and why it could not be kept."""
+    doc = _two_seats_doc()
+    kept = (Previous(student="A", opportunity="o1", slot="x", status="published"),)
+    doc["opportunities"][0]["slots"][0]["capacity"] = 0
+    again = solve(load_problem(doc), SolveOptions(previous=kept))
+    assert placements(again) == {"A": ("o2", "y")}
+    (change,) = again.changes or ()
+    assert change.reason == "published placement could not be kept: the slot's capacity went down"
