@@ -8,6 +8,7 @@ Importing this package registers every model on `Base.metadata`, which is what A
 from models.audit import AuditEvent
 from models.base import Base, UTCDateTime, utcnow
 from models.db import database_url, make_engine, make_session_factory
+from models.geocode import GeocodeCache
 from models.program import Membership, Program, Role, User
 from models.round import (
     Employer,
@@ -46,6 +47,7 @@ __all__ = [
     "Base",
     "Employer",
     "Forbidden",
+    "GeocodeCache",
     "Membership",
     "Mentor",
     "Mentorship",
