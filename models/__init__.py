@@ -8,6 +8,7 @@ Importing this package registers every model on `Base.metadata`, which is what A
 from models.audit import AuditEvent
 from models.base import Base, UTCDateTime, utcnow
 from models.db import database_url, make_engine, make_session_factory
+from models.links import FeedState, LinkKind, PrivateLink
 from models.program import Membership, Program, Role, User
 from models.round import (
     Employer,
@@ -45,7 +46,9 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Employer",
+    "FeedState",
     "Forbidden",
+    "LinkKind",
     "Membership",
     "Mentor",
     "Mentorship",
@@ -54,6 +57,7 @@ __all__ = [
     "OpportunityKind",
     "Pin",
     "Preference",
+    "PrivateLink",
     "Program",
     "Role",
     "Round",
