@@ -154,7 +154,7 @@ def geocode_cmd(
                 results = read_census_results(import_path)
             except GeocodeError as exc:
                 _fail(exc.issues)
-            imported = store(session, results)
+            imported = store(session, rnd.program_id, results)
             misses = [r for r in results if not r.located]
             click.echo(
                 f"{import_path}: {len(results) - len(misses)} matched,"
@@ -165,7 +165,7 @@ def geocode_cmd(
                 click.echo(f"{import_path}: {miss.address!r}: {what}", err=True)
             unmatched = bool(misses)
         try:
-            found = geocode(session, (r.address for r in rows), geocoder)
+            found = geocode(session, rnd.program_id, (r.address for r in rows), geocoder)
         except GeocodeError as exc:
             _fail(exc.issues)
         located = {key: answer.located for key, answer in found.items()}

@@ -3,8 +3,8 @@
 Tables may give a school, a site or a home as an address instead of a latitude and longitude
 (`docs/imports.md`, "Addresses and geocoding"). Coordinates then come from, in this order:
 
-1. the geocode cache (`models.GeocodeCache`): every answer a geocoder ever gave, by the
-   normalised one-line address (`Address.key`), kept forever;
+1. the program's geocode cache (`models.GeocodeCache`): every answer a geocoder ever gave it,
+   by the normalised one-line address (`Address.key`), kept forever;
 2. the geocoder that `WBL_GEOCODER` configures (`configured`):
 
    - `census:PATH` (or `census-file:PATH`): a result file of the US Census Bureau's batch
@@ -410,7 +410,7 @@ def configured(environ: Mapping[str, str] | None = None) -> Geocoder | None:
 # --- The cache ---------------------------------------------------------------------------------
 
 
-def _cached(session: Session, keys: Sequence[str]) -> dict[str, Geocoded]:
+def _cached(session: Session, program_id: int, keys: Sequence[str]) -> dict[str, Geocoded]:
     out: dict[str, Geocoded] = {}
     for start in range(0, len(keys), _CHUNK):
         rows = session.execute(
@@ -422,7 +422,10 @@ def _cached(session: Session, keys: Sequence[str]) -> dict[str, Geocoded]:
                 GeocodeCache.lon,
                 GeocodeCache.matched_address,
                 GeocodeCache.source,
-            ).where(GeocodeCache.key.in_(keys[start : start + _CHUNK]))
+            ).where(
+                GeocodeCache.program_id == program_id,
+                GeocodeCache.key.in_(keys[start : start + _CHUNK]),
+            )
         )
         for key, address, status, lat, lon, matched, source in rows:
             out[key] = Geocoded(
@@ -431,20 +434,21 @@ def _cached(session: Session, keys: Sequence[str]) -> dict[str, Geocoded]:
     return out
 
 
-def store(session: Session, results: Iterable[Geocoded]) -> int:
-    """Put answers in the cache (one row per address: a newer answer replaces an older one,
-    except that a miss never replaces a match). Returns how many rows it wrote."""
+def store(session: Session, program_id: int, results: Iterable[Geocoded]) -> int:
+    """Put answers in the program's cache (one row per address: a newer answer replaces an
+    older one, except that a miss never replaces a match). Returns how many rows it wrote."""
     by_key = _index(results)
     if not by_key:
         return 0
     keys = sorted(by_key)
-    stored = _cached(session, keys)
+    stored = _cached(session, program_id, keys)
     ids: dict[str, int] = {}
     for start in range(0, len(keys), _CHUNK):
         ids.update(
             session.execute(
                 select(GeocodeCache.key, GeocodeCache.id).where(
-                    GeocodeCache.key.in_(keys[start : start + _CHUNK])
+                    GeocodeCache.program_id == program_id,
+                    GeocodeCache.key.in_(keys[start : start + _CHUNK]),
                 )
             ).tuples()
         )
@@ -462,7 +466,9 @@ def store(session: Session, results: Iterable[Geocoded]) -> int:
         }
         old = stored.get(key)
         if old is None:
-            inserts.append(GeocodeCache(key=key, address=r.address, **values))
+            inserts.append(
+                GeocodeCache(program_id=program_id, key=key, address=r.address, **values)
+            )
         elif r.located or not old.located:
             updates.append({"id": ids[key], **values})
     session.add_all(inserts)
@@ -473,14 +479,14 @@ def store(session: Session, results: Iterable[Geocoded]) -> int:
 
 
 def geocode(
-    session: Session, addresses: Iterable[Address], geocoder: Geocoder | None
+    session: Session, program_id: int, addresses: Iterable[Address], geocoder: Geocoder | None
 ) -> dict[str, Geocoded]:
-    """An answer for each address that has one, by `Address.key`: the cache's, else the
-    geocoder's (asked once for all the addresses the cache cannot answer; its answers are
+    """An answer for each address that has one, by `Address.key`: the program's cache's, else
+    the geocoder's (asked once for all the addresses the cache cannot answer; its answers are
     cached). A cached miss stands when the geocoder is the source that gave it and remembers
     misses (a server); a file is read again, since it may have been redone."""
     wanted = {a.key: a for a in addresses if a.key}
-    found = _cached(session, sorted(wanted))
+    found = _cached(session, program_id, sorted(wanted))
     if geocoder is None:
         return found
     ask = [
@@ -508,7 +514,7 @@ def geocode(
         for key, r in answers.items()
         if key in wanted
     ]
-    store(session, fresh)
+    store(session, program_id, fresh)
     for r in fresh:
         if r.located or r.key not in found:
             found[r.key] = r

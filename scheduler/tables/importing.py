@@ -808,7 +808,9 @@ class _Import:
         try:
             if geocoder is None:
                 geocoder = configured()
-            found = geocode(self.session, (a for *_, a in self.addresses), geocoder)
+            found = geocode(
+                self.session, self.rnd.program_id, (a for *_, a in self.addresses), geocoder
+            )
         except GeocodeError as exc:
             for issue in exc.issues:
                 self.bad("geocoder", None, None, issue)

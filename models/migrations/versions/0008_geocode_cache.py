@@ -1,5 +1,6 @@
-"""The geocode cache: one row per address a geocoder answered (`models.geocode.GeocodeCache`),
-so that tables giving addresses instead of coordinates are geocoded once, ever.
+"""The geocode cache: one row per address a geocoder answered for a program
+(`models.geocode.GeocodeCache`), so that tables giving addresses instead of coordinates are
+geocoded once, ever.
 
 Revision ID: 0008
 Revises: 0007
@@ -22,11 +23,12 @@ def upgrade() -> None:
     op.create_table(
         "geocode_cache",
         sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("program_id", sa.Integer(), nullable=False),
         sa.Column("key", sa.String(length=512), nullable=False),
         sa.Column("address", sa.String(length=512), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("lat", sa.Float(), nullable=True),
-        sa.Column("lon", sa.Float(), nullable=True),
+        sa.Column("lat", sa.Double(), nullable=True),
+        sa.Column("lon", sa.Double(), nullable=True),
         sa.Column("matched_address", sa.String(length=512), nullable=True),
         sa.Column("source", sa.String(length=512), nullable=False),
         sa.Column("geocoded_at", sa.DateTime(timezone=True), nullable=False),
@@ -39,8 +41,14 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "(status = 'match') = (lat IS NOT NULL)", name=op.f("ck_geocode_cache_match_located")
         ),
+        sa.ForeignKeyConstraint(
+            ["program_id"],
+            ["programs.id"],
+            name=op.f("fk_geocode_cache_program_id_programs"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_geocode_cache")),
-        sa.UniqueConstraint("key", name=op.f("uq_geocode_cache_key")),
+        sa.UniqueConstraint("program_id", "key", name=op.f("uq_geocode_cache_program_id_key")),
     )
 
 
