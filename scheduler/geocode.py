@@ -444,14 +444,13 @@ def store(session: Session, program_id: int, results: Iterable[Geocoded]) -> int
     stored = _cached(session, program_id, keys)
     ids: dict[str, int] = {}
     for start in range(0, len(keys), _CHUNK):
-        ids.update(
-            session.execute(
-                select(GeocodeCache.key, GeocodeCache.id).where(
-                    GeocodeCache.program_id == program_id,
-                    GeocodeCache.key.in_(keys[start : start + _CHUNK]),
-                )
-            ).tuples()
-        )
+        for key, ident in session.execute(
+            select(GeocodeCache.key, GeocodeCache.id).where(
+                GeocodeCache.program_id == program_id,
+                GeocodeCache.key.in_(keys[start : start + _CHUNK]),
+            )
+        ):
+            ids[key] = ident
     now = utcnow()
     inserts, updates = [], []
     for key in keys:
@@ -485,7 +484,10 @@ def geocode(
     the geocoder's (asked once for all the addresses the cache cannot answer; its answers are
     cached). A cached miss stands when the geocoder is the source that gave it and remembers
     misses (a server); a file is read again, since it may have been redone."""
-    wanted = {a.key: a for a in addresses if a.key}
+    wanted: dict[str, Address] = {}
+    for a in addresses:
+        if a.key:
+            wanted.setdefault(a.key, a)  # the first spelling is the one asked and cached
     found = _cached(session, program_id, sorted(wanted))
     if geocoder is None:
         return found
