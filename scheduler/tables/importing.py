@@ -38,6 +38,7 @@ Functions take a `Session` and never commit: the caller owns the transaction.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import time
 from collections import defaultdict
@@ -480,6 +481,13 @@ def _audit(
     )
 
 
+@functools.cache
+def _place_columns(kind: str, prefix: str) -> tuple[int, ...]:
+    """Positions of `prefix`lat, lon, address, city, state, zip among the kind's columns."""
+    names = ("lat", "lon", "address", "city", "state", "zip")
+    return tuple(KINDS[kind].headers.index(f"{prefix}{name}") for name in names)
+
+
 def _follows_bells(busy: Iterable[Mapping[str, Any]]) -> bool:
     """No individual schedule: no busy time at all, or only the school day's."""
     return all(b.get("source") == BELLS_SOURCE for b in busy)
@@ -769,11 +777,7 @@ class _Import:
         geocoded; True when the row has a place or will have one. `given`: the row must give
         one (an update whose file has neither column keeps the stored place)."""
         lat_name, lon_name = f"{prefix}lat", f"{prefix}lon"
-        headers = spec.headers
-        lat, lon = v[headers.index(lat_name)], v[headers.index(lon_name)]
-        street, city, state, zip_ = (
-            v[headers.index(f"{prefix}{part}")] for part in ("address", "city", "state", "zip")
-        )
+        lat, lon, street, city, state, zip_ = (v[i] for i in _place_columns(spec.name, prefix))
         if _BAD in (lat, lon, street, city, state, zip_):
             return True
         stored_address = "address" in patch
