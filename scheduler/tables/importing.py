@@ -8,7 +8,9 @@ works in three stages:
    round's rows plus the rows that earlier files of the same import add, so one import can
    bring a whole round (schools, then the students who attend them, ...). Every problem is
    collected with its file, row and column; if there is any, `TablesError` lists them all
-   and nothing has been written.
+   and nothing has been written. Rows that give an address instead of coordinates get them
+   from the program's geocode cache, else the configured geocoder (`scheduler.geocode`); an
+   address left without coordinates is one more problem, listed like the others.
 2. Write, inside a SAVEPOINT: one bulk INSERT for the new rows of each table and bulk UPDATEs
    by primary key for the rows that exist (matched by external id: re-importing a file
    updates, never duplicates). Rows absent from a file are kept, unless `replace=True`.
@@ -839,12 +841,13 @@ class _Import:
                 why = f"{answer.source} found no match"
             self.bad(file, number, column, f"no coordinates for {shown(address.one_line)}: {why}")
         if missing:
+            rnd = f"{self.rnd.external_id} --program {self.rnd.program.slug}"
             self.geocode_hint = (
                 f"{missing} address{'es' if missing != 1 else ''} without coordinates: give"
                 " lat and lon, set WBL_GEOCODER, or geocode them by hand: `wbl round geocode"
-                " ROUND --export addresses.csv KIND FILE...` (the same files), send"
+                f" {rnd} --export addresses.csv KIND FILE...` (the same files), send"
                 " addresses.csv to the Census Bureau's batch geocoder, then `wbl round geocode"
-                " ROUND --import results.csv` and import again"
+                f" {rnd} --import results.csv` and import again"
             )
 
     def _parse_employers(

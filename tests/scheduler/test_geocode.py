@@ -227,7 +227,9 @@ def test_unmatched_addresses_refuse_the_import_each_listed(
         'schools.csv row 6, column address: no coordinates for "9 Elm St, Kansas City,'
         ' MO 64116": the geocoder (census) has no answer for it',
     ]
-    assert "wbl round geocode ROUND --export" in (info.value.hint or "")
+    assert "wbl round geocode fall --program program-1 --export addresses.csv" in (
+        info.value.hint or ""
+    )
     assert session.scalar(select(func.count()).select_from(School)) == 0
 
 
