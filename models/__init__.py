@@ -8,6 +8,8 @@ Importing this package registers every model on `Base.metadata`, which is what A
 from models.audit import AuditEvent
 from models.base import Base, UTCDateTime, utcnow
 from models.db import database_url, make_engine, make_session_factory
+from models.geocode import GeocodeCache
+from models.links import FeedState, LinkKind, PrivateLink
 from models.program import Membership, Program, Role, User
 from models.round import (
     Employer,
@@ -45,7 +47,10 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Employer",
+    "FeedState",
     "Forbidden",
+    "GeocodeCache",
+    "LinkKind",
     "Membership",
     "Mentor",
     "Mentorship",
@@ -54,6 +59,7 @@ __all__ = [
     "OpportunityKind",
     "Pin",
     "Preference",
+    "PrivateLink",
     "Program",
     "Role",
     "Round",

@@ -26,6 +26,7 @@ from models import Round, RoundStatus, SolveRun
 from models.solve import RunStatus
 from scheduler.actions import ActionRefused, choose_run, publish, solve_round
 from scheduler.breaks import breaks_issues
+from scheduler.cli_geocode import geocode_cmd
 from scheduler.cli_placements import register as register_placements
 from scheduler.cli_tables import tables
 from scheduler.db import (
@@ -820,6 +821,7 @@ def demo_cmd(students: int, seed: int, out: Path, gtfs: Path | None) -> None:
 
 main.add_command(tables)
 register_placements(round_group)
+round_group.add_command(geocode_cmd)
 
 
 if __name__ == "__main__":

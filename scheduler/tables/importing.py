@@ -8,7 +8,9 @@ works in three stages:
    round's rows plus the rows that earlier files of the same import add, so one import can
    bring a whole round (schools, then the students who attend them, ...). Every problem is
    collected with its file, row and column; if there is any, `TablesError` lists them all
-   and nothing has been written.
+   and nothing has been written. Rows that give an address instead of coordinates get them
+   from the program's geocode cache, else the configured geocoder (`scheduler.geocode`); an
+   address left without coordinates is one more problem, listed like the others.
 2. Write, inside a SAVEPOINT: one bulk INSERT for the new rows of each table and bulk UPDATEs
    by primary key for the rows that exist (matched by external id: re-importing a file
    updates, never duplicates). Rows absent from a file are kept, unless `replace=True`.
@@ -38,6 +40,7 @@ Functions take a `Session` and never commit: the caller owns the transaction.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import time
 from collections import defaultdict
@@ -69,12 +72,21 @@ from models import (
 from models.base import Base
 from scheduler.access import require_edit
 from scheduler.breaks import Break, breaks_issues, find_breaks, mark_breaks
+from scheduler.geocode import Address, GeocodeError, Geocoder, configured, geocode
 from scheduler.rounds import PROBLEM_FORMAT, _ids, chunks, export_round, import_round
 from scheduler.tables.reading import RawTable, Source, TableIssue, TablesError, read_table
 from scheduler.tables.spec import END_OF_DAY, KIND_ORDER, KINDS, TableKind, shown
 from solver import Problem, ProblemError, load_problem
 
-__all__ = ["BELLS_SOURCE", "FileReport", "ImportReport", "create_round", "import_tables"]
+__all__ = [
+    "BELLS_SOURCE",
+    "AddressRow",
+    "FileReport",
+    "ImportReport",
+    "create_round",
+    "import_tables",
+    "table_addresses",
+]
 
 # The mark on busy blocks that came from a school's bell schedule.
 BELLS_SOURCE: Final = "bells"
@@ -275,6 +287,7 @@ def import_tables(
     user: User | None = None,
     accept_breaks: bool = False,
     dry_run: bool = False,
+    geocoder: Geocoder | None = None,
 ) -> ImportReport:
     """Import `files` (kind -> path or `TableFile`) into `rnd`, all or nothing, as `user`
     (None: the system or the command line; else a coordinator or admin of the round's
@@ -288,6 +301,9 @@ def import_tables(
     them (`ImportReport.breaks`); without it such an import is refused, naming each.
     `dry_run`: check and write everything, then roll it back: the report says what the import
     would do and break (`breaks`), and nothing is kept.
+    `geocoder`: where rows that give an address without coordinates get theirs, after the
+    geocode cache (`scheduler.geocode.geocode`); None: the one `WBL_GEOCODER` configures, if
+    any. An address left without coordinates refuses the import, each one listed.
 
     Raises `TablesError` listing every problem, with nothing written (`breaks` on it when the
     import was refused for them). On success the round's version is bumped (optimistic
@@ -331,8 +347,11 @@ def import_tables(
             job.issues.extend(exc.issues)
             continue
         job.parse(kind, raw)
+    if not job.issues and job.addresses:
+        # Only a file that is otherwise good asks the geocoder: a server's answers are slow.
+        job.locate(geocoder)
     if job.issues:
-        raise TablesError(job.issues)
+        raise TablesError(job.issues, hint=job.geocode_hint)
 
     savepoint = session.begin_nested()
     breaks: list[Break] = []
@@ -382,6 +401,58 @@ def import_tables(
     )
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AddressRow:
+    """A row of a table that gives an address and no coordinates: where, and the address."""
+
+    file: str
+    row: int
+    column: str
+    address: Address
+
+
+# The kinds whose rows may give a place by address, with their columns' prefix.
+_ADDRESS_PREFIX: Final = {"schools": "", "opportunities": "", "students": "home_"}
+
+
+def table_addresses(
+    files: Mapping[str, Source] | Iterable[tuple[str, Source]], *, encoding: str | None = None
+) -> list[AddressRow]:
+    """The addresses that `import_tables` would geocode: rows of schools, opportunities and
+    students files with an address and empty coordinates, in file and row order. Files of
+    other kinds are skipped; only the cells concerned are read (`TablesError` for a file that
+    cannot be read, or a cell of those columns that does not parse)."""
+    out: list[AddressRow] = []
+    issues: list[TableIssue] = []
+    for kind, source in files.items() if isinstance(files, Mapping) else files:
+        prefix = _ADDRESS_PREFIX.get(kind)
+        if prefix is None:
+            continue
+        raw = read_table(source, encoding=encoding)
+        names = ("lat", "lon", "address", "city", "state", "zip")
+        columns = [KINDS[kind].column(f"{prefix}{name}") for name in names]
+        positions = [raw.header.index(c.name) if c.name in raw.header else None for c in columns]
+        for number, cells in raw.rows:
+            values: list[Any] = []
+            for column, position in zip(columns, positions, strict=True):
+                cell = None if position is None else cells[position]
+                try:
+                    values.append(None if cell is None else column.parse(cell))
+                except ValueError as exc:
+                    issues.append(TableIssue(raw.name, str(exc), number, column.name))
+                    values.append(_BAD)
+            lat, lon, street, city, state, zip_ = values
+            if street is None or _BAD in values or (lat is not None and lon is not None):
+                continue
+            address = Address(street=street, city=city or "", state=state or "", zip=zip_ or "")
+            out.append(
+                AddressRow(file=raw.name, row=number, column=columns[2].name, address=address)
+            )
+    if issues:
+        raise TablesError(issues)
+    return out
+
+
 def _audit(
     rnd: Round, job: _Import, replace: bool, user: User | None, breaks: list[Break]
 ) -> AuditEvent:
@@ -410,6 +481,13 @@ def _audit(
             ],
         },
     )
+
+
+@functools.cache
+def _place_columns(kind: str, prefix: str) -> tuple[int, ...]:
+    """Positions of `prefix`lat, lon, address, city, state, zip among the kind's columns."""
+    names = ("lat", "lon", "address", "city", "state", "zip")
+    return tuple(KINDS[kind].headers.index(f"{prefix}{name}") for name in names)
 
 
 def _follows_bells(busy: Iterable[Mapping[str, Any]]) -> bool:
@@ -441,6 +519,9 @@ class _Import:
         self.choices: dict[str, list[tuple[int, str]]] = {}  # student -> [(rank, opportunity)]
         # Pins that lose their slot, mentor or opportunity to a deletion (H9), by pin id.
         self.lost: dict[int, Break] = {}
+        # Rows that give an address without coordinates: (file, row, column, patch, address).
+        self.addresses: list[tuple[str, int, str, dict[str, Any], Address]] = []
+        self.geocode_hint: str | None = None
 
     # --- Database state, read once per table ---------------------------------------------------
 
@@ -661,8 +742,113 @@ class _Import:
     def _parse_schools(
         self, file: str, rows: Iterator[tuple[int, list[Any]]], present: dict[str, int]
     ) -> None:
-        for _ in self._entity("schools", file, rows, present):
+        for _ in self._locations("schools", file, rows, present):
             pass
+
+    def _locations(
+        self, kind: str, file: str, rows: Iterator[tuple[int, list[Any]]], present: dict[str, int]
+    ) -> Iterator[tuple[int, str, dict[str, Any], list[Any]]]:
+        """The rows of a kind with a required place (schools, opportunities), each given by
+        lat and lon or by an address to geocode (`locate`), passed on to the caller."""
+        spec = KINDS[kind]
+        # Without an address column, lat and lon are required columns as they always were.
+        whole = "address" in present or ("lat" in present and "lon" in present)
+        if not whole:
+            for name in ("lat", "lon"):
+                if name not in present:
+                    self.bad(file, 1, name, "required column is missing")
+        stored = self.db_ids(_ENTITY[kind])
+        for number, ext, patch, v in self._entity(kind, file, rows, present):
+            if whole:
+                given = "lat" in present or "lon" in present or ext not in stored
+                self._place(file, number, "", patch, v, spec, given=given)
+            yield number, ext, patch, v
+
+    def _place(
+        self,
+        file: str,
+        number: int,
+        prefix: str,
+        patch: dict[str, Any],
+        v: list[Any],
+        spec: TableKind,
+        *,
+        given: bool,
+    ) -> bool:
+        """Check a row's coordinates (`prefix`lat, `prefix`lon) or queue its address to be
+        geocoded; True when the row has a place or will have one. `given`: the row must give
+        one (an update whose file has neither column keeps the stored place)."""
+        lat_name, lon_name = f"{prefix}lat", f"{prefix}lon"
+        lat, lon, street, city, state, zip_ = (v[i] for i in _place_columns(spec.name, prefix))
+        if _BAD in (lat, lon, street, city, state, zip_):
+            return True
+        stored_address = "address" in patch
+        if street is not None:
+            address = Address(street=street, city=city or "", state=state or "", zip=zip_ or "")
+            if stored_address:
+                patch["address"] = address.one_line
+        if lat is not None and lon is not None:
+            return True
+        if (lat is None) != (lon is None):
+            if prefix:  # students: `_parse_students` reports a half home already
+                return True
+            column = lon_name if lon is None else lat_name
+            self.bad(file, number, column, "required when the other coordinate is given")
+            return True
+        if street is not None:
+            self.addresses.append((file, number, f"{prefix}address", patch, address))
+            return True
+        if given and not prefix:
+            self.bad(
+                file,
+                number,
+                lat_name,
+                "required, but empty (give lat and lon, or an address to geocode)",
+            )
+            return True
+        return False
+
+    def locate(self, geocoder: Geocoder | None) -> None:
+        """Coordinates for the rows that gave an address: the cache's, else the geocoder's
+        (`WBL_GEOCODER` when none is given). Each address left without is reported."""
+        try:
+            if geocoder is None:
+                geocoder = configured()
+            found = geocode(
+                self.session, self.rnd.program_id, (a for *_, a in self.addresses), geocoder
+            )
+        except GeocodeError as exc:
+            for issue in exc.issues:
+                self.bad("geocoder", None, None, issue)
+            return
+        missing = 0
+        for file, number, column, patch, address in self.addresses:
+            answer = found.get(address.key)
+            if answer is not None and answer.located:
+                # Students store their home as lat/lon too.
+                patch["lat"], patch["lon"] = answer.lat, answer.lon
+                continue
+            missing += 1
+            if answer is None:
+                why = (
+                    "not in the geocode cache, and no geocoder is configured (WBL_GEOCODER)"
+                    if geocoder is None
+                    else f"the geocoder ({geocoder.source}) has no answer for it"
+                )
+            elif answer.status == "tie":
+                why = f"{answer.source} found several equally good matches (a tie)"
+            else:
+                why = f"{answer.source} found no match"
+            self.bad(file, number, column, f"no coordinates for {shown(address.one_line)}: {why}")
+        if missing:
+            rnd = f"{self.rnd.external_id} --program {self.rnd.program.slug}"
+            self.geocode_hint = (
+                f"{missing} address{'es' if missing != 1 else ''} without coordinates: give"
+                " lat and lon, set WBL_GEOCODER, or geocode them by hand: `wbl round geocode"
+                f" {rnd} --export addresses.csv KIND FILE...` (the same files), send"
+                " addresses.csv to the Census Bureau's batch geocoder, then `wbl round geocode"
+                f" {rnd} --import results.csv` and import again"
+            )
 
     def _parse_employers(
         self, file: str, rows: Iterator[tuple[int, list[Any]]], present: dict[str, int]
@@ -707,7 +893,10 @@ class _Import:
                 self.bad(file, number, column, "required when the other home coordinate is given")
             new = ext not in stored
             no_school = school is None and (has_school or new)
-            no_home = lat is None and (home_columns == 2 or new)
+            placed = "home_address" in present and self._place(
+                file, number, "home_", patch, v, KINDS["students"], given=False
+            )
+            no_home = lat is None and (home_columns == 2 or new) and not placed
             if no_school and no_home:
                 self.bad(
                     file,
@@ -760,7 +949,7 @@ class _Import:
     def _parse_opportunities(
         self, file: str, rows: Iterator[tuple[int, list[Any]]], present: dict[str, int]
     ) -> None:
-        for number, _ext, _patch, v in self._entity("opportunities", file, rows, present):
+        for number, _ext, _patch, v in self._locations("opportunities", file, rows, present):
             self._ref(file, number, "employer_id", v[1], "employers")
 
     def _parse_slots(

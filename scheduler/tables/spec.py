@@ -325,6 +325,32 @@ def _col(
 
 
 _ID = "id (text)"
+_FROM_ADDRESS = "found from the address (or refused)"
+
+
+def _parse_zip(raw: Any) -> str:
+    # A spreadsheet stores 02134 as the number 2134: the leading zeros come back.
+    text = parse_text(raw)
+    return text.zfill(5) if text.isdigit() and len(text) < 5 else text
+
+
+def _address_columns(prefix: str, example: str, doc: str) -> tuple[Column, ...]:
+    """address, city, state, zip (with `prefix`): geocoded into coordinates where these are
+    empty (`scheduler.geocode`; docs/imports.md, "Addresses and geocoding")."""
+    return (
+        _col(
+            f"{prefix}address",
+            "text",
+            example,
+            f"{doc}; the whole address on one line works too.",
+            parse_text,
+        ),
+        _col(f"{prefix}city", "text", "Kansas City", "City of the address.", parse_text),
+        _col(f"{prefix}state", "text", "MO", "State of the address.", parse_text),
+        _col(f"{prefix}zip", "text", "64106", "ZIP code of the address.", _parse_zip),
+    )
+
+
 _TIME_DOC = "HH:MM, 24-hour"
 
 
@@ -358,11 +384,23 @@ SCHOOLS = TableKind(
             required=True,
         ),
         _col("name", "text", "Riverside High School", "Name.", parse_text, required=True),
-        _col("lat", "number", "39.1433", "Latitude, -90 to 90.", _coordinate(90), required=True),
         _col(
-            "lon", "number", "-94.5995", "Longitude, -180 to 180.", _coordinate(180), required=True
+            "lat",
+            "number",
+            "39.1433",
+            "Latitude, -90 to 90. Give lat and lon, or an address to geocode.",
+            _coordinate(90),
+            empty=_FROM_ADDRESS,
         ),
-        _col("address", "text", "504 Highland Ave", "Street address.", parse_text),
+        _col(
+            "lon",
+            "number",
+            "-94.5995",
+            "Longitude, -180 to 180.",
+            _coordinate(180),
+            empty=_FROM_ADDRESS,
+        ),
+        *_address_columns("", "504 Highland Ave", "Street address"),
     ),
 )
 
@@ -447,6 +485,11 @@ STUDENTS = TableKind(
             "Home longitude.",
             _coordinate(180),
             empty="no home location",
+        ),
+        *_address_columns(
+            "home_",
+            "118 W 31st St",
+            "Home street address, geocoded when home_lat and home_lon are empty",
         ),
         _col(
             "travel_modes",
@@ -584,9 +627,16 @@ OPPORTUNITIES = TableKind(
             required=True,
         ),
         _col("cluster", "code", "health", "Career cluster.", parse_text, required=True),
-        _col("lat", "number", "39.1557", "Site latitude.", _coordinate(90), required=True),
-        _col("lon", "number", "-94.5694", "Site longitude.", _coordinate(180), required=True),
-        _col("address", "text", "2871 Main St", "Site address.", parse_text),
+        _col(
+            "lat",
+            "number",
+            "39.1557",
+            "Site latitude. Give lat and lon, or an address to geocode.",
+            _coordinate(90),
+            empty=_FROM_ADDRESS,
+        ),
+        _col("lon", "number", "-94.5694", "Site longitude.", _coordinate(180), empty=_FROM_ADDRESS),
+        *_address_columns("", "2871 Main St", "Site street address"),
         _col(
             "transit_accessible",
             "true/false",
