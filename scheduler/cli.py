@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,16 +17,19 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import click
-from sqlalchemy import select
+from sqlalchemy import make_url, select
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import Round, RoundStatus, SolveRun
+from models import Round, RoundStatus, SolveRun, database_url
 from models.solve import RunStatus
+from scheduler import explain
 from scheduler.actions import ActionRefused, choose_run, publish
 from scheduler.breaks import breaks_issues
+from scheduler.cli_season import round_delete_cmd, round_list_cmd, round_unplaced_cmd
 from scheduler.cli_tables import tables
 from scheduler.db import (
     DEFAULT_PROGRAM,
@@ -37,7 +41,7 @@ from scheduler.db import (
 )
 from scheduler.generate import generate_round
 from scheduler.gtfs_round import generate_round_on_feed
-from scheduler.jobs import cancel, now, reap_stale_runs, run_worker, submit
+from scheduler.jobs import cancel, describe_queue, now, reap_stale_runs, run_worker, submit
 from scheduler.round_update import RoundUpdateError, update_round
 from scheduler.rounds import (
     RoundClosedError,
@@ -60,6 +64,8 @@ from solver import (
     load_problem,
     solve,
 )
+from solver.eligibility import refusal_codes
+from solver.instance import Instance
 from solver.io import expand_travel_groups, read_problem
 
 EXIT_VIOLATIONS = 1
@@ -151,8 +157,12 @@ def summary(problem: Problem, solution: Mapping[str, Any]) -> list[str]:
     lines = [f"status      {solution['status']}" + (f" (gap {gap:.4%})" if gap else "")]
     m = solution.get("metrics")
     if m is None:
-        pins = ", ".join(str(k) for k in solution.get("infeasible_pins", ()))
-        lines.append(f"the pins cannot all hold; a smallest conflicting set: pins [{pins}]")
+        pins = list(solution.get("infeasible_pins", ()))
+        lines.append(f"the pins cannot all hold; a smallest conflicting set ({len(pins)} pins):")
+        lines += [f"  {line}" for line in pin_lines(problem, pins)]
+        return lines
+    if not problem.students:
+        lines.append("the round has no students: nothing to place (import its students first)")
         return lines
     wanting = sum(1 for s in problem.students if s.wants_mentor)
     placed, students = m["placed"], m["students"]
@@ -182,16 +192,123 @@ def summary(problem: Problem, solution: Mapping[str, Any]) -> list[str]:
             lines.append(f"  {count:>5}  {reason}")
     unplaced = solution.get("unplaced") or []
     if unplaced:
-        reasons: Counter[str] = Counter()
-        for u in unplaced:
-            reasons.update({r["code"] for r in u["reasons"]})
-        lines.append(f"why {len(unplaced)} students were not placed (a student may have several):")
-        for code, count in reasons.most_common():
-            lines.append(f"  {code:<22}{count:>7}")
+        lines += _unplaced_lines(unplaced)
     return lines
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _unplaced_lines(unplaced: list[Mapping[str, Any]]) -> list[str]:
+    """Why students were not placed, split by what a coordinator can do about it: students
+    who could take some opportunity but whose seats went to others (more seats, or moving
+    someone, places them), and students eligible nowhere (a rule closes every opportunity:
+    their data, their limits or the round's offer must change)."""
+    crowded: Counter[str] = Counter()
+    nowhere: Counter[str] = Counter()
+    n_crowded = 0
+    for u in unplaced:
+        codes = {r["code"] for r in u["reasons"]}
+        had_seat = any(
+            r["code"] in _SEATS_GONE and r.get("detail") != _NO_SEATS for r in u["reasons"]
+        )
+        if had_seat:
+            n_crowded += 1
+            crowded.update(codes)
+        else:
+            nowhere.update(codes)
+    n = len(unplaced)
+    lines = [f"not placed  {n:>7} students:"]
+    for title, many, counts in (
+        ("eligible somewhere, but the seats went to others", n_crowded, crowded),
+        ("eligible nowhere: a rule closes every opportunity", n - n_crowded, nowhere),
+    ):
+        if not many:
+            continue
+        lines.append(f"  {many:>7}  {title}; their reasons (a student may have several):")
+        for code, count in counts.most_common():
+            lines.append(f"           {count:>7}  {explain.label(code):<28}({code})")
+    lines.append(
+        "  `wbl round unplaced ROUND` lists each student with the reasons in plain words;"
+        " the codes are explained in docs/format.md"
+    )
+    return lines
+
+
+# Reasons that say the student could take an opportunity but someone else holds it.
+_SEATS_GONE: Final = frozenset({"capacity_taken", "no_mentor"})
+# The detail of `capacity_taken` when the opportunities the student could take offer no seat.
+_NO_SEATS: Final = "no seats offered where eligible"
+
+
+def pin_lines(problem: Problem, indices: list[int]) -> list[str]:
+    """Each conflicting pin by its index, student, opportunity (and slot, mentor) and the rule
+    that stops it: a rule the pair breaks on its own (its reason code), else the capacity the
+    pins share (H2 seats, H8 a mentor)."""
+    inst = Instance(problem)
+    pins = [problem.pins[k] for k in indices if 0 <= k < len(problem.pins)]
+    per_place: Counter[str] = Counter()
+    for pin in pins:
+        per_place[pin.slot or pin.opportunity] += 1
+    out = []
+    for k, pin in zip(indices, pins, strict=False):
+        where = f"opportunity {pin.opportunity}" + (f" slot {pin.slot}" if pin.slot else "")
+        mentor = f" with mentor {pin.mentor}" if pin.mentor else ""
+        s, o = inst.student_ix.get(pin.student), inst.opp_ix.get(pin.opportunity)
+        slot = inst.slot_ix.get(pin.slot) if pin.slot is not None else None
+        codes = refusal_codes(inst, s, o, slot) if s is not None and o is not None else []
+        if codes:
+            rule = "; ".join(
+                f"{explain.CODES[c].rule} {explain.label(c).lower()} ({c})"
+                if c in explain.CODES
+                else c
+                for c in codes
+            )
+        elif per_place[pin.slot or pin.opportunity] > 1:
+            rule = (
+                f"H2 seats: {per_place[pin.slot or pin.opportunity]} of these pins share"
+                f" {'slot ' + pin.slot if pin.slot else 'opportunity ' + pin.opportunity}"
+            )
+        elif pin.mentor:
+            rule = f"H8 mentor: mentor {pin.mentor}'s capacity or meeting times"
+        else:
+            rule = "H2/H8: together with the others, more than the seats or mentors allow"
+        out.append(f"pins[{k}]: student {pin.student} at {where}{mentor}: {rule}")
+    return out
+
+
+# What the database says when the schema is missing or older than the code (SQLite,
+# PostgreSQL): a table or a column the models know is not there.
+_SCHEMA_MISSING: Final = re.compile(
+    r"no such table|no such column|has no column named|relation .* does not exist"
+    r"|column .* does not exist"
+)
+
+
+def schema_hint(exc: BaseException) -> str | None:
+    """One line for a database error that means the schema is missing or old, else None."""
+    if not isinstance(exc, (OperationalError, ProgrammingError)):
+        return None
+    if _SCHEMA_MISSING.search(str(exc.orig)) is None:
+        return None
+    return (
+        f"the database ({make_url(database_url()).render_as_string(hide_password=True)}) has no"
+        " schema yet or an older one: run `wbl db upgrade`"
+    )
+
+
+class _Main(click.Group):
+    """The `wbl` group: a missing or old schema is one line and exit 2, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (OperationalError, ProgrammingError) as exc:
+            hint = schema_hint(exc)
+            if hint is None:
+                raise
+            click.echo(hint, err=True)
+            sys.exit(EXIT_BAD_INPUT)
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log what the solver does.")
 def main(verbose: bool) -> None:
     """wbl-scheduler: place students in work-based learning, fairly and exactly."""
@@ -498,7 +615,11 @@ def _follow(factory: sessionmaker[Session], run_id: int, poll: float = 1.0) -> i
             click.echo(line, err=True)
             last = line
         if status == RunStatus.queued and not hinted and time.monotonic() - started > QUEUED_HINT:
-            click.echo("still queued: is a `wbl worker` running for this queue?", err=True)
+            click.echo(
+                f"still queued on the {describe_queue()}: is a `wbl worker` running for this"
+                " queue (same WBL_DATABASE_URL, or the same WBL_QUEUE_PATH / WBL_REDIS_URL)?",
+                err=True,
+            )
             hinted = True
         if status == RunStatus.succeeded:
             return 0
@@ -656,7 +777,10 @@ def round_solution_cmd(
 def worker_cmd(workers: int) -> None:
     """Run solve jobs from the queue (WBL_REDIS_URL, else the SQLite queue) until stopped.
 
-    Workers do not migrate the database (several may start at once): `wbl db upgrade` does."""
+    Workers do not migrate the database (several may start at once): `wbl db upgrade` does.
+    Each job's start and end is logged on standard error."""
+    logging.getLogger("scheduler.jobs").setLevel(logging.INFO)
+    click.echo(f"worker on the {describe_queue()}", err=True)
     run_worker(workers)
 
 
@@ -745,6 +869,9 @@ def demo_cmd(students: int, seed: int, out: Path, gtfs: Path | None) -> None:
 
 
 main.add_command(tables)
+round_group.add_command(round_list_cmd)
+round_group.add_command(round_delete_cmd)
+round_group.add_command(round_unplaced_cmd)
 
 
 if __name__ == "__main__":
