@@ -1232,7 +1232,9 @@ class _Import:
         except ProblemError as exc:
             where = f"round {self.rnd.external_id!r} after the import"
             for issue in exc.issues:
-                self.bad(where, None, None, _readable(str(issue), doc))
+                # _readable puts the ids in place of the positions: the path without its
+                # subject (which would say the id twice).
+                self.bad(where, None, None, _readable(f"{issue.path}: {issue.message}", doc))
         return None
 
 
