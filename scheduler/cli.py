@@ -82,12 +82,58 @@ def write_json(path: Path, doc: Any) -> None:
         stream.write(b"\n")
 
 
+PROBLEM_FORMAT: Final = "wbl-problem/1"
+SOLUTION_FORMAT: Final = "wbl-solution/1"
+
+
+def _format_of(path: Path) -> str | None:
+    """The document's `format` field, if it is a readable JSON object that has one."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    value = doc.get("format") if isinstance(doc, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _swapped(path: Path, wanted: str) -> str | None:
+    """One line when `path` is the other kind of document than `wanted` (a solution given
+    where a problem goes, or the reverse), else None."""
+    found = _format_of(path)
+    other = SOLUTION_FORMAT if wanted == PROBLEM_FORMAT else PROBLEM_FORMAT
+    if found != other:
+        return None
+    return f"{path}: this is a {other} document; a {wanted} document goes here"
+
+
+def holiday_warnings(problem: Problem) -> list[str]:
+    """A holiday outside the round's dates is most likely a typo (a year off): it takes no
+    shift away, so the round runs on a day meant to be off. Said, not refused: the format
+    allows it."""
+    r = problem.round
+    return [
+        f"warning: holiday {day} is outside the round ({r.start_date} to {r.end_date}):"
+        " it changes nothing; is the year right?"
+        for day in r.holidays
+        if not r.start_date <= day <= r.end_date
+    ]
+
+
 def _read_problem_or_exit(path: Path) -> Problem:
     try:
-        return read_problem(path)
+        problem = read_problem(path)
+        for line in holiday_warnings(problem):
+            click.echo(f"{path}: {line}", err=True)
+        return problem
     except ProblemError as exc:
+        swapped = _swapped(path, PROBLEM_FORMAT)
+        if swapped is not None:
+            click.echo(swapped, err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        problems = "problem" if len(exc.issues) == 1 else "problems"
         click.echo(
-            f"{path}: not a valid wbl-problem/1 document ({len(exc.issues)} problems):", err=True
+            f"{path}: not a valid wbl-problem/1 document ({len(exc.issues)} {problems}):",
+            err=True,
         )
         for issue in exc.issues:
             click.echo(f"  {issue}", err=True)
@@ -107,6 +153,10 @@ def _feed_or_exit(path: Path) -> Feed:
 
 def _read_previous_or_exit(path: Path) -> tuple[Previous, ...]:
     """The placements of an earlier wbl-solution/1 document."""
+    swapped = _swapped(path, SOLUTION_FORMAT)
+    if swapped is not None:
+        click.echo(swapped, err=True)
+        sys.exit(EXIT_BAD_INPUT)
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
         return tuple(
@@ -399,9 +449,13 @@ def check_cmd(problem_path: Path, solution_path: Path) -> None:
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         click.echo(f"{solution_path}: cannot read the solution: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
+    swapped = _swapped(solution_path, SOLUTION_FORMAT)
+    if swapped is not None:
+        click.echo(swapped, err=True)
+        sys.exit(EXIT_BAD_INPUT)
     violations = check_solution(problem_doc, solution_doc)
     if violations:
-        click.echo(f"{len(violations)} violations:")
+        click.echo(f"{len(violations)} violation{'' if len(violations) == 1 else 's'}:")
         for v in violations:
             click.echo(f"  {v}")
         sys.exit(EXIT_VIOLATIONS)
@@ -560,6 +614,11 @@ def export_round_cmd(round_id: str, program: str, output: Path | None, plain: bo
         click.echo(json.dumps(doc, ensure_ascii=False))
     else:
         write_json(output, doc)
+        click.echo(
+            f"{output}: round {round_id!r} of program {program!r}, {len(doc['students'])}"
+            f" students, {len(doc['opportunities'])} opportunities"
+            + (" (plain: travel groups written out)" if plain else "")
+        )
 
 
 @main.group("round")
@@ -616,8 +675,9 @@ def _follow(factory: sessionmaker[Session], run_id: int, poll: float = 1.0) -> i
             last = line
         if status == RunStatus.queued and not hinted and time.monotonic() - started > QUEUED_HINT:
             click.echo(
-                f"still queued on the {describe_queue()}: is a `wbl worker` running for this"
-                " queue (same WBL_DATABASE_URL, or the same WBL_QUEUE_PATH / WBL_REDIS_URL)?",
+                "still queued: is a `wbl worker` running for this queue? It waits on the"
+                f" {describe_queue()} (a worker with the same WBL_DATABASE_URL, or the same"
+                " WBL_QUEUE_PATH / WBL_REDIS_URL, takes it)",
                 err=True,
             )
             hinted = True

@@ -102,17 +102,28 @@ def round_list_cmd(program: str | None) -> None:
         where = f" in program {program!r}" if program is not None else ""
         click.echo(f"no rounds{where} yet: `wbl import-round ROUND.json --program P` adds one")
         return
-    click.echo(
-        f"{'program':<14}{'round':<20}{'status':<11}{'dates':<25}{'students':>9}{'runs':>6}"
-        f"{'placed':>8}  name"
-    )
-    for slug, rnd, n_students, n_runs, metrics in rows:
-        placed = (metrics or {}).get("placed")
-        click.echo(
-            f"{slug:<14}{rnd.external_id:<20}{rnd.status.value:<11}"
-            f"{f'{rnd.start_date} to {rnd.end_date}':<25}{n_students or 0:>9}{n_runs or 0:>6}"
-            f"{'-' if placed is None else placed:>8}  {rnd.name}"
+    table = [
+        (
+            slug,
+            rnd.external_id,
+            rnd.status.value,
+            f"{rnd.start_date} to {rnd.end_date}",
+            str(n_students or 0),
+            str(n_runs or 0),
+            str((metrics or {}).get("placed", "-")),
+            rnd.name,
         )
+        for slug, rnd, n_students, n_runs, metrics in rows
+    ]
+    header = ("program", "round", "status", "dates", "students", "runs", "placed", "name")
+    widths = [max(len(r[i]) for r in [header, *table]) for i in range(len(header))]
+    numeric = {4, 5, 6}
+    for r in [header, *table]:
+        cells = [
+            r[i].rjust(widths[i]) if i in numeric else r[i].ljust(widths[i])
+            for i in range(len(header) - 1)
+        ]
+        click.echo("  ".join([*cells, r[-1]]))
 
 
 # --- round delete ----------------------------------------------------------------------------

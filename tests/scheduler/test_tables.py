@@ -1022,7 +1022,7 @@ def test_cli_round_trip(cli: tuple[CliRunner, dict[str, Any]], tmp_path: Path) -
         args += [kind, str(path)]
     result = runner.invoke(tables, args, obj=obj)
     assert result.exit_code == 0, result.output
-    assert "students.csv (students): 3 rows, 3 inserted, 0 updated" in result.output
+    assert "students.csv (students): 3 rows; students: 3 inserted, 0 updated" in result.output
 
     bad = _write(tmp_path, "bad.csv", TABLES["students"].replace("2008-07-15", "13/02/2009"))
     result = runner.invoke(
