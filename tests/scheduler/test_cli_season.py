@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -57,7 +56,7 @@ class Season:
 
 
 @pytest.fixture(scope="module")
-def season(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Season]:
+def season(tmp_path_factory: pytest.TempPathFactory) -> Season:
     s = Season(tmp_path_factory.mktemp("season"))
     here, there = s.root / "worker-folder", s.root / "coordinator-folder"
     here.mkdir()
@@ -80,7 +79,7 @@ def season(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Season]:
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=30)
-    yield s
+    return s
 
 
 def test_queue_follows_the_database_from_another_folder(season: Season) -> None:
@@ -234,7 +233,8 @@ def test_round_delete_refused_once_published(season: Season, tmp_path: Path) -> 
     assert wbl("round", "publish", season.round, "--program", "p").returncode == 0
     refused = wbl("round", "delete", season.round, "--program", "p")
     assert refused.returncode == 2
-    assert "published" in refused.stderr and "--force" in refused.stderr
+    assert "published" in refused.stderr
+    assert "--force" in refused.stderr
     assert season.round in wbl("round", "list").stdout
     forced = wbl("round", "delete", season.round, "--program", "p", "--force")
     assert forced.returncode == 0, forced.stderr
@@ -257,8 +257,6 @@ def test_missing_schema_is_one_line(tmp_path: Path) -> None:
     for args in (("round", "status", "fall"), ("round", "list")):
         result = _wbl(*args, env=env, cwd=tmp_path)
         assert result.returncode == 2
-        assert (
-            result.stderr.strip().splitlines() == [result.stderr.strip()]
-            and "run `wbl db upgrade`" in result.stderr
-        )
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert "run `wbl db upgrade`" in result.stderr
         assert "Traceback" not in result.stderr
