@@ -29,7 +29,12 @@ from models.solve import RunStatus
 from scheduler import explain
 from scheduler.actions import ActionRefused, choose_run, publish
 from scheduler.breaks import breaks_issues
-from scheduler.cli_season import round_delete_cmd, round_list_cmd, round_unplaced_cmd
+from scheduler.cli_season import (
+    glossary_cmd,
+    round_delete_cmd,
+    round_list_cmd,
+    round_unplaced_cmd,
+)
 from scheduler.cli_tables import tables
 from scheduler.db import (
     DEFAULT_PROGRAM,
@@ -71,6 +76,8 @@ from solver.io import expand_travel_groups, read_problem
 EXIT_VIOLATIONS = 1
 EXIT_BAD_INPUT = 2
 EXIT_INFEASIBLE = 3
+# The demo district's market: about a seat per student (`wbl generate --seats-per-student`).
+DEMO_SEATS_PER_STUDENT: Final = 1.0
 # Seconds a followed run may sit in the queue before `--wait` asks whether a worker runs.
 QUEUED_HINT = 10.0
 
@@ -467,18 +474,35 @@ def check_cmd(problem_path: Path, solution_path: Path) -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--summer", is_flag=True, help="A summer round (home origins, daytime shifts).")
 @click.option(
+    "--seats-per-student",
+    type=click.FloatRange(min=0.01, max=10),
+    help="How many seats employers offer per student (1.0: about a seat each). Default: a"
+    " hard market of about one seat for two students.",
+)
+@click.option(
     "--gtfs",
     "gtfs",
     type=click.Path(path_type=Path),
     help="Lay the round on this GTFS feed's city, with transit minutes from its timetable.",
 )
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
-def generate_cmd(students: int, seed: int, summer: bool, gtfs: Path | None, output: Path) -> None:
+def generate_cmd(
+    students: int,
+    seed: int,
+    summer: bool,
+    seats_per_student: float | None,
+    gtfs: Path | None,
+    output: Path,
+) -> None:
     """Generate a realistic synthetic round (a metro area that grows with the round)."""
     if gtfs is not None:
+        if seats_per_student is not None:
+            raise click.UsageError("--seats-per-student does not go with --gtfs yet")
         doc = generate_round_on_feed(students, _feed_or_exit(gtfs), seed=seed, summer=summer)
     else:
-        doc = generate_round(students, seed=seed, summer=summer)
+        doc = generate_round(
+            students, seed=seed, summer=summer, seats_per_student=seats_per_student
+        )
     load_problem(doc)  # a generated round is valid by construction; make sure of it
     write_json(output, doc)
     click.echo(
@@ -885,12 +909,16 @@ def demo_cmd(students: int, seed: int, out: Path, gtfs: Path | None) -> None:
 
     click.echo(f"A fictional district of {students} students; database and queue in {out}/")
     on_feed = ("--gtfs", str(gtfs.resolve())) if gtfs is not None else ()
+    # A program that recruited about a seat per applicant: most are placed, and those who are
+    # not have reasons a coordinator can act on (the generator's default market is far harder).
+    market = () if gtfs is not None else ("--seats-per-student", str(DEMO_SEATS_PER_STUDENT))
     step(
         "generate",
         "--students",
         str(students),
         "--seed",
         str(seed),
+        *market,
         *on_feed,
         "-o",
         str(problem_path),
@@ -918,17 +946,54 @@ def demo_cmd(students: int, seed: int, out: Path, gtfs: Path | None) -> None:
     step("round", "solution", round_id, "--program", "demo", "-o", str(solution_path))
     step("check", str(problem_path), str(solution_path))
     problem = read_problem(problem_path)
-    for line in summary(problem, json.loads(solution_path.read_text(encoding="utf-8"))):
+    solution = json.loads(solution_path.read_text(encoding="utf-8"))
+    for line in summary(problem, solution):
         click.echo(line)
     click.echo(f"{time.perf_counter() - started:.1f} s in all")
-    click.echo(
-        f"next: `WBL_DATABASE_URL=sqlite:///{out / 'wbl.db'} wbl round status {round_id}"
-        " --program demo`, or open the solution in "
-        f"{solution_path}"
+    click.echo("")
+    for line in next_steps(solution, round_id, "demo", f"sqlite:///{out / 'wbl.db'}"):
+        click.echo(line)
+
+
+def next_steps(
+    solution: Mapping[str, Any], round_id: str, program: str, database: str
+) -> list[str]:
+    """What a coordinator does after a solve, with the commands, from what the solve left."""
+    env = f"WBL_DATABASE_URL={database} "
+    unplaced = solution.get("unplaced") or []
+    crowded = sum(
+        1
+        for u in unplaced
+        if any(r["code"] in _SEATS_GONE and r.get("detail") != _NO_SEATS for r in u["reasons"])
     )
+    lines = ["next steps for the coordinator:"]
+    if unplaced:
+        lines.append(
+            f"  1. read why each of the {len(unplaced)} students was not placed, per school for"
+            f" the counselors: `{env}wbl round unplaced {round_id} --program {program}"
+            " [--school S -o S.xlsx]`"
+        )
+    if crowded:
+        lines.append(
+            f"  2. {crowded} could take an opportunity whose seats went to others: ask those"
+            " employers for more seats (or recruit employers in those clusters), then re-solve"
+        )
+    if len(unplaced) > crowded:
+        lines.append(
+            f"  3. {len(unplaced) - crowded} are eligible nowhere: check their data (career"
+            " clusters, ways to travel, longest commute, class schedule, credentials); a fix"
+            " in the spreadsheet is re-imported with `wbl tables import`"
+        )
+    lines.append(
+        f"  then: `{env}wbl round status {round_id} --program {program}`; placements per school"
+        f" or employer: `{env}wbl tables export {round_id} --program {program} --by school"
+        " -o schools.xlsx`"
+    )
+    return lines
 
 
 main.add_command(tables)
+main.add_command(glossary_cmd)
 round_group.add_command(round_list_cmd)
 round_group.add_command(round_delete_cmd)
 round_group.add_command(round_unplaced_cmd)

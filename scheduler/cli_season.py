@@ -44,7 +44,14 @@ from solver.eligibility import pair_trip, refusal_codes
 from solver.instance import Instance
 from solver.rules import max_weekly_minutes, slot_weekly_minutes
 
-__all__ = ["UNPLACED_COLUMNS", "round_delete_cmd", "round_list_cmd", "round_unplaced_cmd"]
+__all__ = [
+    "UNPLACED_COLUMNS",
+    "glossary_cmd",
+    "glossary_markdown",
+    "round_delete_cmd",
+    "round_list_cmd",
+    "round_unplaced_cmd",
+]
 
 EXIT_BAD_INPUT: Final = 2
 # Statuses of a placement that students and employers have seen: a round holding one is not
@@ -409,3 +416,24 @@ def round_unplaced_cmd(
             click.echo(f"    - {ex.label(x.code)}: {x.sentence}")
         else:
             click.echo(f"    choice {x.choice_rank} ({x.opportunity}): {x.sentence}")
+
+
+# --- glossary --------------------------------------------------------------------------------
+
+
+def glossary_markdown() -> str:
+    """The reason codes as the Markdown table of docs/format.md (a test keeps them equal)."""
+    lines = ["| code | rule | label | what it means |", "|---|---|---|---|"]
+    lines += [f"| `{c.code}` | {c.rule} | {c.label} | {c.meaning} |" for c in ex.glossary()]
+    return "\n".join(lines) + "\n"
+
+
+@click.command("glossary")
+@click.option("--markdown", is_flag=True, help="As the Markdown table of docs/format.md.")
+def glossary_cmd(markdown: bool) -> None:
+    """Every reason code a solution or a page gives, with its rule and plain meaning."""
+    if markdown:
+        click.echo(glossary_markdown(), nl=False)
+        return
+    for c in ex.glossary():
+        click.echo(f"{c.code:<20} {c.rule:<3} {c.label}: {c.meaning}")

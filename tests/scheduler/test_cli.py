@@ -369,3 +369,30 @@ def test_export_round_says_what_it_wrote(tmp_path: Path, round_file: Path) -> No
     result = run("export-round", rid, "--program", "x", "-o", str(out))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"{out}: round {rid!r} of program 'x', 150 students")
+
+
+@pytest.mark.slow
+def test_demo_places_most_students(tmp_path: Path) -> None:
+    """Demo: most of the district is placed, and the summary says what to do next."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scheduler.cli",
+            "demo",
+            "--students",
+            "400",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    solution = json.loads((tmp_path / "solution.json").read_text())
+    assert solution["metrics"]["placed"] > 0.55 * solution["metrics"]["students"]
+    assert "eligible somewhere, but the seats went to others" in result.stdout
+    assert "next steps for the coordinator:" in result.stdout
+    assert "wbl round unplaced" in result.stdout

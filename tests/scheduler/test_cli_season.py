@@ -260,3 +260,34 @@ def test_missing_schema_is_one_line(tmp_path: Path) -> None:
         assert len(result.stderr.strip().splitlines()) == 1
         assert "run `wbl db upgrade`" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_format_doc_glossary_matches_explain() -> None:
+    """Docs: the reason-code table of docs/format.md is explain.py's glossary, code for code."""
+    from scheduler.cli_season import glossary_markdown
+
+    text = (Path(__file__).parents[2] / "docs" / "format.md").read_text(encoding="utf-8")
+    table = text.split("<!-- glossary:start -->")[1].split("<!-- glossary:end -->")[0]
+    assert table.strip() == glossary_markdown().strip()
+
+
+def test_readme_links_inside_the_repository() -> None:
+    """Docs: the README links to docs/format.md, never outside the repository (../shared)."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    assert "../shared" not in readme
+    assert "(docs/format.md)" in readme
+    assert ".venv/bin/wbl" in readme or "source .venv/bin/activate" in readme
+
+
+def test_demo_market_has_about_a_seat_per_student() -> None:
+    """Demo: the district offers about as many seats as students (the default stays tight)."""
+    from scheduler.cli import DEMO_SEATS_PER_STUDENT
+    from solver import load_problem
+    from solver.rules import opportunity_capacity
+
+    def seats(**kw: float) -> float:
+        problem = load_problem(generate_round(1500, seed=2026, **kw))
+        return sum(opportunity_capacity(o) for o in problem.opportunities) / 1500
+
+    assert 0.85 <= seats(seats_per_student=DEMO_SEATS_PER_STUDENT) <= 1.15
+    assert seats() < 0.6
