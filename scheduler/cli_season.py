@@ -5,14 +5,14 @@ season's rounds, and of the students a run left unplaced, with the reasons in pl
 keyset pages) is `scheduler.queries.assignments_page`, every sentence is
 `scheduler.explain.explain`, and the numbers behind a ranked choice's refusal (the trip's
 minutes against the student's limit, the age, the grade, the weekly hours, the credentials
-missing) come from the solver's own one-pair rules (`solver.eligibility.refusal_codes`) on
-the round's problem, built once for the whole listing.
+missing) come from the solver's own one-pair rules (`solver.rules`, applied as
+`solver.eligibility.refusal_codes` does) on the round's problem, built once for the listing.
 """
 
 from __future__ import annotations
 
 import sys
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,9 +40,15 @@ from scheduler.problems import round_problem
 from scheduler.queries import MAX_PAGE, AssignmentFilter, assignments_page
 from scheduler.tables.exporting import NoRunError, choose_run, write_table
 from solver import load_problem
-from solver.eligibility import pair_trip, refusal_codes
 from solver.instance import Instance
-from solver.rules import max_weekly_minutes, slot_weekly_minutes
+from solver.problem import Opportunity
+from solver.rules import (
+    max_weekly_minutes,
+    opportunity_refusals,
+    slot_refusals,
+    slot_weekly_minutes,
+)
+from solver.travel import origin, trip
 
 __all__ = [
     "UNPLACED_COLUMNS",
@@ -230,7 +236,17 @@ class _Facts:
 
     def __init__(self, doc: dict[str, Any]) -> None:
         self.inst = Instance(load_problem(doc))
-        self.problem = self.inst.problem
+        self.problem = p = self.inst.problem
+        self.schools = {sc.id: sc for sc in p.schools}
+        # Measured trips by pair, read once: `solver.eligibility.pair_trip` scans every entry
+        # for each pair, which is fine for one move and far too slow for thousands of choices.
+        self.own: dict[tuple[str, str], dict[str, int | None]] = defaultdict(dict)
+        for t in p.travel:
+            self.own[t.student, t.opportunity][t.mode] = t.minutes
+        self.shared: dict[tuple[int, str], dict[str, int | None]] = defaultdict(dict)
+        for gi, g in enumerate(p.travel_groups):
+            for gt in g.travel:
+                self.shared[gi, gt.opportunity][gt.mode] = gt.minutes
         employers = {e.id: e.name for e in self.problem.employers}
         self.where = {
             o.id: f"{o.title} at {employers.get(o.employer, o.employer)}"
@@ -249,7 +265,12 @@ class _Facts:
             if o is None:
                 continue
             op = self.problem.opportunities[o]
-            best = pair_trip(self.inst, s, o)
+            # The same trip as `pair_trip`: the group's measured minutes, the student's own
+            # (which win), else the estimate from the origin.
+            overrides = dict(self.shared.get((int(self.inst.group_of[s]), op.id), {}))
+            overrides.update(self.own.get((st.id, op.id), {}))
+            here = origin(st, self.schools, self.problem.round.summer)
+            best = trip(st, op, here, overrides)
             weekly = min((slot_weekly_minutes(sl) for sl in op.slots), default=0)
             limit = max_weekly_minutes(st)
             facts = ex.Facts(
@@ -269,8 +290,23 @@ class _Facts:
                 cluster=op.cluster,
                 seats=sum(sl.capacity for sl in op.slots) if op.capacity is None else op.capacity,
             )
-            for code in refusal_codes(self.inst, s, o) or ["capacity_taken"]:
+            for code in self._refusals(s, op, best) or ["capacity_taken"]:
                 yield rank, op.id, code, facts
+
+    def _refusals(self, s: int, op: Opportunity, best: tuple[str, int] | None) -> list[str]:
+        """`solver.eligibility.refusal_codes` on the trip found above: the codes of every rule
+        that closes the opportunity, or all its slots, to the student ([]: open)."""
+        st, age = self.problem.students[s], int(self.inst.age[s])
+        codes = opportunity_refusals(st, op, age=age, trip=best, forbidden=self.inst.forbidden)
+        if codes or best is None:
+            return codes
+        summer = self.problem.round.summer
+        per_slot = [
+            slot_refusals(st, op, sl, age=age, minutes=best[1], summer=summer) for sl in op.slots
+        ]
+        if any(not fails for fails in per_slot):
+            return []
+        return sorted({code for fails in per_slot for code in fails})
 
 
 def unplaced_lines(
