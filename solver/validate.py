@@ -826,9 +826,9 @@ _NAMED: Final = {
     "employers": "employer",
     "opportunities": "opportunity",
     "mentors": "mentor",
-    "travel_groups": "travel group",
 }
-# Rows without an id of their own, named by the ids they refer to.
+# Rows without an id of their own, named by the ids they refer to. (Travel groups are
+# written by programs, not people, and their paths say enough.)
 _BY_REFS: Final = {
     "travel": ("student", "opportunity"),
     "pins": ("student", "opportunity", "slot"),
