@@ -276,7 +276,9 @@ def test_infeasible_pins_name_student_opportunity_and_rule(
         [opportunity(id="o", slots=[slot(id="s1", capacity=1)])],
         pins=[{"student": "a", "opportunity": "o"}, {"student": "b", "opportunity": "o"}],
     )
-    result = runner.invoke(main, ["solve", str(_write_doc(tmp_path, doc)), "-o", "sol.json"])
+    result = runner.invoke(
+        main, ["solve", str(_write_doc(tmp_path, doc)), "-o", str(tmp_path / "s.json")]
+    )
     assert result.exit_code == 3
     assert "pins[0]: student a at opportunity o: H2 seats: 2 of these pins share" in result.output
     assert "pins[1]: student b at opportunity o" in result.output
@@ -294,7 +296,9 @@ def test_summary_separates_seats_taken_from_eligible_nowhere(
         ],
         [opportunity(id="o", slots=[slot(id="s1", capacity=1)])],
     )
-    result = runner.invoke(main, ["solve", str(_write_doc(tmp_path, doc)), "-o", "sol.json"])
+    result = runner.invoke(
+        main, ["solve", str(_write_doc(tmp_path, doc)), "-o", str(tmp_path / "s.json")]
+    )
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     crowded = next(i for i, x in enumerate(lines) if "seats went to others" in x)
@@ -331,7 +335,9 @@ def test_solution_given_as_problem_is_one_line(
 def test_one_problem_is_singular(tmp_path: Path, runner: CliRunner) -> None:
     """Bad input: '1 problem', not '1 problems'."""
     doc = make_doc([student(id="a", busy=[weekly("mon", "15:00", "14:00")])], [])
-    result = runner.invoke(main, ["solve", str(_write_doc(tmp_path, doc)), "-o", "x.json"])
+    result = runner.invoke(
+        main, ["solve", str(_write_doc(tmp_path, doc)), "-o", str(tmp_path / "x.json")]
+    )
     assert result.exit_code == 2
     assert "(1 problem):" in result.output
     assert 'students[0].busy[0].end (student "a"): must be after start' in result.output
@@ -340,7 +346,9 @@ def test_one_problem_is_singular(tmp_path: Path, runner: CliRunner) -> None:
 def test_holiday_outside_the_round_is_warned(tmp_path: Path, runner: CliRunner) -> None:
     """Holidays: one outside the round's dates is said (it would change nothing)."""
     doc = make_doc([student(id="a")], [opportunity(id="o")], holidays=["2025-11-26"])
-    result = runner.invoke(main, ["solve", str(_write_doc(tmp_path, doc)), "-o", "x.json"])
+    result = runner.invoke(
+        main, ["solve", str(_write_doc(tmp_path, doc)), "-o", str(tmp_path / "x.json")]
+    )
     assert result.exit_code == 0, result.output
     assert "warning: holiday 2025-11-26 is outside the round" in result.output
 
@@ -348,7 +356,9 @@ def test_holiday_outside_the_round_is_warned(tmp_path: Path, runner: CliRunner) 
 def test_round_of_no_students_says_so(tmp_path: Path, runner: CliRunner) -> None:
     """Solve: a round without students says there is nothing to place."""
     doc = make_doc([], [opportunity(id="o")])
-    result = runner.invoke(main, ["solve", str(_write_doc(tmp_path, doc)), "-o", "x.json"])
+    result = runner.invoke(
+        main, ["solve", str(_write_doc(tmp_path, doc)), "-o", str(tmp_path / "x.json")]
+    )
     assert result.exit_code == 0, result.output
     assert "the round has no students: nothing to place" in result.output
 
