@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,18 +17,26 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import click
-from sqlalchemy import select
+from sqlalchemy import make_url, select
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import Round, RoundStatus, SolveRun
+from models import Round, RoundStatus, SolveRun, database_url
 from models.solve import RunStatus
+from scheduler import explain
 from scheduler.actions import ActionRefused, choose_run, publish, solve_round
 from scheduler.breaks import breaks_issues
 from scheduler.cli_geocode import geocode_cmd
 from scheduler.cli_placements import register as register_placements
+from scheduler.cli_season import (
+    glossary_cmd,
+    round_delete_cmd,
+    round_list_cmd,
+    round_unplaced_cmd,
+)
 from scheduler.cli_tables import tables
 from scheduler.db import (
     DEFAULT_PROGRAM,
@@ -39,7 +48,7 @@ from scheduler.db import (
 )
 from scheduler.generate import generate_round
 from scheduler.gtfs_round import generate_round_on_feed
-from scheduler.jobs import cancel, enqueue, now, reap_stale_runs, run_worker
+from scheduler.jobs import cancel, describe_queue, enqueue, now, reap_stale_runs, run_worker
 from scheduler.round_update import RoundUpdateError, update_round
 from scheduler.rounds import (
     RoundClosedError,
@@ -62,12 +71,16 @@ from solver import (
     load_problem,
     solve,
 )
+from solver.eligibility import refusal_codes
+from solver.instance import Instance
 from solver.io import expand_travel_groups, read_problem
 from solver.solution import STATUSES
 
 EXIT_VIOLATIONS = 1
 EXIT_BAD_INPUT = 2
 EXIT_INFEASIBLE = 3
+# The demo district's market: about a seat per student (`wbl generate --seats-per-student`).
+DEMO_SEATS_PER_STUDENT: Final = 1.0
 # Seconds a followed run may sit in the queue before `--wait` asks whether a worker runs.
 QUEUED_HINT = 10.0
 
@@ -79,12 +92,58 @@ def write_json(path: Path, doc: Any) -> None:
         stream.write(b"\n")
 
 
+PROBLEM_FORMAT: Final = "wbl-problem/1"
+SOLUTION_FORMAT: Final = "wbl-solution/1"
+
+
+def _format_of(path: Path) -> str | None:
+    """The document's `format` field, if it is a readable JSON object that has one."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    value = doc.get("format") if isinstance(doc, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _swapped(path: Path, wanted: str) -> str | None:
+    """One line when `path` is the other kind of document than `wanted` (a solution given
+    where a problem goes, or the reverse), else None."""
+    found = _format_of(path)
+    other = SOLUTION_FORMAT if wanted == PROBLEM_FORMAT else PROBLEM_FORMAT
+    if found != other:
+        return None
+    return f"{path}: this is a {other} document; a {wanted} document goes here"
+
+
+def holiday_warnings(problem: Problem) -> list[str]:
+    """A holiday outside the round's dates is most likely a typo (a year off): it takes no
+    shift away, so the round runs on a day meant to be off. Said, not refused: the format
+    allows it."""
+    r = problem.round
+    return [
+        f"warning: holiday {day} is outside the round ({r.start_date} to {r.end_date}):"
+        " it changes nothing; is the year right?"
+        for day in r.holidays
+        if not r.start_date <= day <= r.end_date
+    ]
+
+
 def _read_problem_or_exit(path: Path) -> Problem:
     try:
-        return read_problem(path)
+        problem = read_problem(path)
+        for line in holiday_warnings(problem):
+            click.echo(f"{path}: {line}", err=True)
+        return problem
     except ProblemError as exc:
+        swapped = _swapped(path, PROBLEM_FORMAT)
+        if swapped is not None:
+            click.echo(swapped, err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        problems = "problem" if len(exc.issues) == 1 else "problems"
         click.echo(
-            f"{path}: not a valid wbl-problem/1 document ({len(exc.issues)} problems):", err=True
+            f"{path}: not a valid wbl-problem/1 document ({len(exc.issues)} {problems}):",
+            err=True,
         )
         for issue in exc.issues:
             click.echo(f"  {issue}", err=True)
@@ -104,6 +163,10 @@ def _feed_or_exit(path: Path) -> Feed:
 
 def _read_previous_or_exit(path: Path) -> tuple[Previous, ...]:
     """The placements of an earlier wbl-solution/1 document."""
+    swapped = _swapped(path, SOLUTION_FORMAT)
+    if swapped is not None:
+        click.echo(swapped, err=True)
+        sys.exit(EXIT_BAD_INPUT)
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
         return tuple(
@@ -164,8 +227,12 @@ def summary(problem: Problem, solution: Mapping[str, Any]) -> list[str]:
     lines = [f"status      {solution['status']}" + (f" (gap {gap:.4%})" if gap else "")]
     m = solution.get("metrics")
     if m is None:
-        pins = ", ".join(str(k) for k in solution.get("infeasible_pins", ()))
-        lines.append(f"the pins cannot all hold; a smallest conflicting set: pins [{pins}]")
+        pins = list(solution.get("infeasible_pins", ()))
+        lines.append(f"the pins cannot all hold; a smallest conflicting set ({len(pins)} pins):")
+        lines += [f"  {line}" for line in pin_lines(problem, pins)]
+        return lines
+    if not problem.students:
+        lines.append("the round has no students: nothing to place (import its students first)")
         return lines
     wanting = sum(1 for s in problem.students if s.wants_mentor)
     placed, students = m["placed"], m["students"]
@@ -195,16 +262,123 @@ def summary(problem: Problem, solution: Mapping[str, Any]) -> list[str]:
             lines.append(f"  {count:>5}  {reason}")
     unplaced = solution.get("unplaced") or []
     if unplaced:
-        reasons: Counter[str] = Counter()
-        for u in unplaced:
-            reasons.update({r["code"] for r in u["reasons"]})
-        lines.append(f"why {len(unplaced)} students were not placed (a student may have several):")
-        for code, count in reasons.most_common():
-            lines.append(f"  {code:<22}{count:>7}")
+        lines += _unplaced_lines(unplaced)
     return lines
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _unplaced_lines(unplaced: list[Mapping[str, Any]]) -> list[str]:
+    """Why students were not placed, split by what a coordinator can do about it: students
+    who could take some opportunity but whose seats went to others (more seats, or moving
+    someone, places them), and students eligible nowhere (a rule closes every opportunity:
+    their data, their limits or the round's offer must change)."""
+    crowded: Counter[str] = Counter()
+    nowhere: Counter[str] = Counter()
+    n_crowded = 0
+    for u in unplaced:
+        codes = {r["code"] for r in u["reasons"]}
+        had_seat = any(
+            r["code"] in _SEATS_GONE and r.get("detail") != _NO_SEATS for r in u["reasons"]
+        )
+        if had_seat:
+            n_crowded += 1
+            crowded.update(codes)
+        else:
+            nowhere.update(codes)
+    n = len(unplaced)
+    lines = [f"not placed  {n:>7} students:"]
+    for title, many, counts in (
+        ("eligible somewhere, but the seats went to others", n_crowded, crowded),
+        ("eligible nowhere: a rule closes every opportunity", n - n_crowded, nowhere),
+    ):
+        if not many:
+            continue
+        lines.append(f"  {many:>7}  {title}; their reasons (a student may have several):")
+        for code, count in counts.most_common():
+            lines.append(f"           {count:>7}  {explain.label(code):<28}({code})")
+    lines.append(
+        "  `wbl round unplaced ROUND` lists each student with the reasons in plain words;"
+        " the codes are explained in docs/format.md"
+    )
+    return lines
+
+
+# Reasons that say the student could take an opportunity but someone else holds it.
+_SEATS_GONE: Final = frozenset({"capacity_taken", "no_mentor"})
+# The detail of `capacity_taken` when the opportunities the student could take offer no seat.
+_NO_SEATS: Final = "no seats offered where eligible"
+
+
+def pin_lines(problem: Problem, indices: list[int]) -> list[str]:
+    """Each conflicting pin by its index, student, opportunity (and slot, mentor) and the rule
+    that stops it: a rule the pair breaks on its own (its reason code), else the capacity the
+    pins share (H2 seats, H8 a mentor)."""
+    inst = Instance(problem)
+    pins = [problem.pins[k] for k in indices if 0 <= k < len(problem.pins)]
+    per_place: Counter[str] = Counter()
+    for pin in pins:
+        per_place[pin.slot or pin.opportunity] += 1
+    out = []
+    for k, pin in zip(indices, pins, strict=False):
+        where = f"opportunity {pin.opportunity}" + (f" slot {pin.slot}" if pin.slot else "")
+        mentor = f" with mentor {pin.mentor}" if pin.mentor else ""
+        s, o = inst.student_ix.get(pin.student), inst.opp_ix.get(pin.opportunity)
+        slot = inst.slot_ix.get(pin.slot) if pin.slot is not None else None
+        codes = refusal_codes(inst, s, o, slot) if s is not None and o is not None else []
+        if codes:
+            rule = "; ".join(
+                f"{explain.CODES[c].rule} {explain.label(c).lower()} ({c})"
+                if c in explain.CODES
+                else c
+                for c in codes
+            )
+        elif per_place[pin.slot or pin.opportunity] > 1:
+            rule = (
+                f"H2 seats: {per_place[pin.slot or pin.opportunity]} of these pins share"
+                f" {'slot ' + pin.slot if pin.slot else 'opportunity ' + pin.opportunity}"
+            )
+        elif pin.mentor:
+            rule = f"H8 mentor: mentor {pin.mentor}'s capacity or meeting times"
+        else:
+            rule = "H2/H8: together with the others, more than the seats or mentors allow"
+        out.append(f"pins[{k}]: student {pin.student} at {where}{mentor}: {rule}")
+    return out
+
+
+# What the database says when the schema is missing or older than the code (SQLite,
+# PostgreSQL): a table or a column the models know is not there.
+_SCHEMA_MISSING: Final = re.compile(
+    r"no such table|no such column|has no column named|relation .* does not exist"
+    r"|column .* does not exist"
+)
+
+
+def schema_hint(exc: BaseException) -> str | None:
+    """One line for a database error that means the schema is missing or old, else None."""
+    if not isinstance(exc, (OperationalError, ProgrammingError)):
+        return None
+    if _SCHEMA_MISSING.search(str(exc.orig)) is None:
+        return None
+    return (
+        f"the database ({make_url(database_url()).render_as_string(hide_password=True)}) has no"
+        " schema yet or an older one: run `wbl db upgrade`"
+    )
+
+
+class _Main(click.Group):
+    """The `wbl` group: a missing or old schema is one line and exit 2, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (OperationalError, ProgrammingError) as exc:
+            hint = schema_hint(exc)
+            if hint is None:
+                raise
+            click.echo(hint, err=True)
+            sys.exit(EXIT_BAD_INPUT)
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log what the solver does.")
 def main(verbose: bool) -> None:
     """wbl-scheduler: place students in work-based learning, fairly and exactly."""
@@ -296,9 +470,13 @@ def check_cmd(problem_path: Path, solution_path: Path) -> None:
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         click.echo(f"{solution_path}: cannot read the solution: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
+    swapped = _swapped(solution_path, SOLUTION_FORMAT)
+    if swapped is not None:
+        click.echo(swapped, err=True)
+        sys.exit(EXIT_BAD_INPUT)
     violations = check_solution(problem_doc, solution_doc)
     if violations:
-        click.echo(f"{len(violations)} violations:")
+        click.echo(f"{len(violations)} violation{'' if len(violations) == 1 else 's'}:")
         for v in violations:
             click.echo(f"  {v}")
         sys.exit(EXIT_VIOLATIONS)
@@ -310,18 +488,35 @@ def check_cmd(problem_path: Path, solution_path: Path) -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--summer", is_flag=True, help="A summer round (home origins, daytime shifts).")
 @click.option(
+    "--seats-per-student",
+    type=click.FloatRange(min=0.01, max=10),
+    help="How many seats employers offer per student (1.0: about a seat each). Default: a"
+    " hard market of about one seat for two students.",
+)
+@click.option(
     "--gtfs",
     "gtfs",
     type=click.Path(path_type=Path),
     help="Lay the round on this GTFS feed's city, with transit minutes from its timetable.",
 )
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
-def generate_cmd(students: int, seed: int, summer: bool, gtfs: Path | None, output: Path) -> None:
+def generate_cmd(
+    students: int,
+    seed: int,
+    summer: bool,
+    seats_per_student: float | None,
+    gtfs: Path | None,
+    output: Path,
+) -> None:
     """Generate a realistic synthetic round (a metro area that grows with the round)."""
     if gtfs is not None:
+        if seats_per_student is not None:
+            raise click.UsageError("--seats-per-student does not go with --gtfs yet")
         doc = generate_round_on_feed(students, _feed_or_exit(gtfs), seed=seed, summer=summer)
     else:
-        doc = generate_round(students, seed=seed, summer=summer)
+        doc = generate_round(
+            students, seed=seed, summer=summer, seats_per_student=seats_per_student
+        )
     load_problem(doc)  # a generated round is valid by construction; make sure of it
     write_json(output, doc)
     click.echo(
@@ -457,6 +652,11 @@ def export_round_cmd(round_id: str, program: str, output: Path | None, plain: bo
         click.echo(json.dumps(doc, ensure_ascii=False))
     else:
         write_json(output, doc)
+        click.echo(
+            f"{output}: round {round_id!r} of program {program!r}, {len(doc['students'])}"
+            f" students, {len(doc['opportunities'])} opportunities"
+            + (" (plain: travel groups written out)" if plain else "")
+        )
 
 
 @main.group("round")
@@ -546,7 +746,12 @@ def _follow(factory: sessionmaker[Session], run_id: int, poll: float = 1.0) -> i
             click.echo(line, err=True)
             last = line
         if status == RunStatus.queued and not hinted and time.monotonic() - started > QUEUED_HINT:
-            click.echo("still queued: is a `wbl worker` running for this queue?", err=True)
+            click.echo(
+                "still queued: is a `wbl worker` running for this queue? It waits on the"
+                f" {describe_queue()} (a worker with the same WBL_DATABASE_URL, or the same"
+                " WBL_QUEUE_PATH / WBL_REDIS_URL, takes it)",
+                err=True,
+            )
             hinted = True
         if status == RunStatus.succeeded:
             return 0
@@ -731,7 +936,10 @@ def round_solution_cmd(
 def worker_cmd(workers: int) -> None:
     """Run solve jobs from the queue (WBL_REDIS_URL, else the SQLite queue) until stopped.
 
-    Workers do not migrate the database (several may start at once): `wbl db upgrade` does."""
+    Workers do not migrate the database (several may start at once): `wbl db upgrade` does.
+    Each job's start and end is logged on standard error."""
+    logging.getLogger("scheduler.jobs").setLevel(logging.INFO)
+    click.echo(f"worker on the {describe_queue()}", err=True)
     run_worker(workers)
 
 
@@ -776,12 +984,16 @@ def demo_cmd(students: int, seed: int, out: Path, gtfs: Path | None) -> None:
 
     click.echo(f"A fictional district of {students} students; database and queue in {out}/")
     on_feed = ("--gtfs", str(gtfs.resolve())) if gtfs is not None else ()
+    # A program that recruited about a seat per applicant: most are placed, and those who are
+    # not have reasons a coordinator can act on (the generator's default market is far harder).
+    market = () if gtfs is not None else ("--seats-per-student", str(DEMO_SEATS_PER_STUDENT))
     step(
         "generate",
         "--students",
         str(students),
         "--seed",
         str(seed),
+        *market,
         *on_feed,
         "-o",
         str(problem_path),
@@ -809,19 +1021,59 @@ def demo_cmd(students: int, seed: int, out: Path, gtfs: Path | None) -> None:
     step("round", "solution", round_id, "--program", "demo", "-o", str(solution_path))
     step("check", str(problem_path), str(solution_path))
     problem = read_problem(problem_path)
-    for line in summary(problem, json.loads(solution_path.read_text(encoding="utf-8"))):
+    solution = json.loads(solution_path.read_text(encoding="utf-8"))
+    for line in summary(problem, solution):
         click.echo(line)
     click.echo(f"{time.perf_counter() - started:.1f} s in all")
-    click.echo(
-        f"next: `WBL_DATABASE_URL=sqlite:///{out / 'wbl.db'} wbl round status {round_id}"
-        " --program demo`, or open the solution in "
-        f"{solution_path}"
+    click.echo("")
+    for line in next_steps(solution, round_id, "demo", f"sqlite:///{out / 'wbl.db'}"):
+        click.echo(line)
+
+
+def next_steps(
+    solution: Mapping[str, Any], round_id: str, program: str, database: str
+) -> list[str]:
+    """What a coordinator does after a solve, with the commands, from what the solve left."""
+    env = f"WBL_DATABASE_URL={database} "
+    unplaced = solution.get("unplaced") or []
+    crowded = sum(
+        1
+        for u in unplaced
+        if any(r["code"] in _SEATS_GONE and r.get("detail") != _NO_SEATS for r in u["reasons"])
     )
+    lines = ["next steps for the coordinator:"]
+    if unplaced:
+        lines.append(
+            f"  1. read why each of the {len(unplaced)} students was not placed, per school for"
+            f" the counselors: `{env}wbl round unplaced {round_id} --program {program}"
+            " [--school S -o S.xlsx]`"
+        )
+    if crowded:
+        lines.append(
+            f"  2. {crowded} could take an opportunity whose seats went to others: ask those"
+            " employers for more seats (or recruit employers in those clusters), then re-solve"
+        )
+    if len(unplaced) > crowded:
+        lines.append(
+            f"  3. {len(unplaced) - crowded} are eligible nowhere: check their data (career"
+            " clusters, ways to travel, longest commute, class schedule, credentials); a fix"
+            " in the spreadsheet is re-imported with `wbl tables import`"
+        )
+    lines.append(
+        f"  then: `{env}wbl round status {round_id} --program {program}`; placements per school"
+        f" or employer: `{env}wbl tables export {round_id} --program {program} --by school"
+        " -o schools.xlsx`"
+    )
+    return lines
 
 
 main.add_command(tables)
 register_placements(round_group)
 round_group.add_command(geocode_cmd)
+main.add_command(glossary_cmd)
+round_group.add_command(round_list_cmd)
+round_group.add_command(round_delete_cmd)
+round_group.add_command(round_unplaced_cmd)
 
 
 if __name__ == "__main__":

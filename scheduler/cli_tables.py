@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import Round
+from models import Employer, Round, School
 from scheduler.breaks import breaks_issues
 from scheduler.db import DEFAULT_PROGRAM, connect, find_round, get_or_create_program, transaction
 from scheduler.rounds import RoundExistsError
@@ -82,6 +83,19 @@ def _round(session: Session, program_slug: str, round_id: str) -> Round:
     return rnd
 
 
+def _known_or_fail(session: Session, rnd: Round, by: str, ident: str) -> None:
+    """`--only ID` names a school (employer) of the round, or the export is refused: an
+    unknown id would write an empty file and look like success."""
+    if by == "school" and ident == "":
+        return  # the group of students without a school
+    model = School if by == "school" else Employer
+    found = session.scalar(
+        select(model.external_id).where(model.round_id == rnd.id, model.external_id == ident)
+    )
+    if found is None:
+        _fail([f"--only {ident}: round {rnd.external_id!r} has no {by} {ident!r}"])
+
+
 @click.group("tables")
 def tables() -> None:
     """Import a round's data from CSV/XLSX tables; export placements per school or employer."""
@@ -132,6 +146,15 @@ def create_round_cmd(
     mentor_meeting_minutes: int,
 ) -> None:
     """Create an empty ROUND to import tables into."""
+    outside = [h.date() for h in holidays if not start_date <= h <= end_date]
+    if outside:
+        _fail(
+            [
+                f"round {round_id!r} not created: holiday {day} is outside the round"
+                f" ({start_date.date()} to {end_date.date()})"
+                for day in outside
+            ]
+        )
     try:
         with transaction(_factory(ctx)) as session:
             program = get_or_create_program(session, program_slug)
@@ -280,6 +303,8 @@ def export_cmd(
     try:
         with transaction(_factory(ctx)) as session:
             rnd = _round(session, program_slug, round_id)
+            if only is not None:
+                _known_or_fail(session, rnd, by, only)
             run = choose_run(session, rnd, run_id)
             report = export_assignments(session, rnd, output, by=by, run=run, only=only)
     except NoRunError as exc:

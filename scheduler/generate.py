@@ -22,7 +22,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
-from typing import Any
+from typing import Any, Final
 
 from solver.problem import (
     Location,
@@ -376,6 +376,11 @@ class _Site:
     transit: bool
 
 
+# Seats an employer offers on average (measured over generated rounds: 748 seats of 150
+# employers at 1,500 students, seed 2026), to turn seats per student into employers.
+_SEATS_PER_EMPLOYER: Final = 5.0
+
+
 @dataclass(slots=True)
 class _Generator:
     """One round being built; methods run in a fixed order so the random stream is stable."""
@@ -383,6 +388,9 @@ class _Generator:
     n: int
     summer: bool
     rng: random.Random
+    # Seats offered per student (None: the generator's own market, about one seat for two
+    # students): employers are added or removed to reach it, everything else drawn the same way.
+    seats_per_student: float | None = None
     lat0: float = 0.0
     lon0: float = 0.0
     km_per_lat: float = 110.574
@@ -527,7 +535,12 @@ class _Generator:
 
     def build_employers(self) -> None:
         rng = self.rng
-        count = max(3, round(self.n / 10))
+        if self.seats_per_student is None:
+            count = max(3, round(self.n / 10))
+        else:
+            # An employer offers about five seats on average (its one to three opportunities,
+            # their slots and caps): that is the base market's one seat for two students.
+            count = max(3, round(self.n * self.seats_per_student / _SEATS_PER_EMPLOYER))
         width = _width(count, 4)
         supply = _picker(SUPPLY)
         n_opps = _Picker([(1, 55), (2, 30), (3, 15)])
@@ -1151,13 +1164,30 @@ _SUMMER_DAYS = _Picker(SUMMER_DAYS)
 _SUMMER_TIMES = _Picker([((start, end), w) for start, end, w in SUMMER_TIMES])
 
 
-def generate_round(students: int, *, seed: int = 0, summer: bool = False) -> dict[str, Any]:
-    """A realistic synthetic `wbl-problem/1` document with `students` students."""
+def generate_round(
+    students: int,
+    *,
+    seed: int = 0,
+    summer: bool = False,
+    seats_per_student: float | None = None,
+) -> dict[str, Any]:
+    """A realistic synthetic `wbl-problem/1` document with `students` students.
+
+    `seats_per_student` sets how tight the market is: 1.0 offers about a seat per student (a
+    program that recruited its employers for its applicants), the default (None) about one
+    for two students, a hard market whose rounds are kept as they are (tests pin them)."""
     if isinstance(students, bool) or not isinstance(students, int) or students < 0:
         raise ValueError(f"students must be a non-negative integer, not {students!r}")
+    if seats_per_student is not None and not 0 < seats_per_student <= 10:
+        raise ValueError(f"seats_per_student must be in (0, 10], not {seats_per_student!r}")
     # The seed is mixed with the size and season so that a 500- and a 5,000-student round of
     # the same seed are different metros rather than one a prefix of the other.
-    gen = _Generator(n=students, summer=summer, rng=random.Random(f"{seed}/{students}/{summer}"))
+    gen = _Generator(
+        n=students,
+        summer=summer,
+        rng=random.Random(f"{seed}/{students}/{summer}"),
+        seats_per_student=seats_per_student,
+    )
     round_ = gen.build_round()
     gen.build_schools()
     gen.build_employers()

@@ -12,20 +12,22 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import logging
 import os
 import socket
 import threading
+import time
 import traceback
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from huey import Huey, RedisHuey, SqliteHuey
-from sqlalchemy import select, update
+from sqlalchemy import make_url, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import Opportunity, Round, Slot, SolveRun, Student
+from models import Opportunity, Round, Slot, SolveRun, Student, database_url
 from models.round import RoundStatus
 from models.solve import Assignment, AssignmentStatus, RunStatus
 from scheduler.db import connect, transaction
@@ -52,15 +54,42 @@ class Cancelled(Exception):
     """The coordinator cancelled the run while it was solving."""
 
 
+def queue_path(database: str | None = None) -> Path:
+    """Where the SQLite queue is: `WBL_QUEUE_PATH`, else beside the SQLite database file
+    (`instance/wbl.db` -> `instance/wbl-queue.db`), so every command that reaches the same
+    database reaches the same queue, from whatever folder it runs. A database that is not a
+    SQLite file (PostgreSQL) gets a queue in the user's home, one per database URL; workers on
+    other machines need Redis (`WBL_REDIS_URL`) anyway."""
+    named = os.environ.get("WBL_QUEUE_PATH")
+    if named:
+        return Path(named).expanduser().resolve()
+    url = make_url(database or database_url())
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        db = Path(url.database or "").expanduser().resolve()
+        return db.with_name(f"{db.stem}-queue.db")
+    key = hashlib.sha256(url.render_as_string(hide_password=True).encode()).hexdigest()[:12]
+    return Path.home() / ".wbl" / f"queue-{key}.db"
+
+
+def describe_queue() -> str:
+    """The queue commands and workers of this environment use, in words (for "still queued"
+    and the worker's first line): 'SQLite queue "wbl" at /srv/instance/wbl-queue.db'."""
+    name = os.environ.get("WBL_QUEUE_NAME", "wbl")
+    url = os.environ.get("WBL_REDIS_URL")
+    if url:
+        return f'Redis queue "{name}" at {make_url(url).render_as_string(hide_password=True)}'
+    return f'SQLite queue "{name}" at {queue_path()}'
+
+
 def make_queue() -> Huey:
     """The queue from the environment: Redis at `WBL_REDIS_URL`, else a SQLite file
-    (`WBL_QUEUE_PATH`, default `instance/queue.db`); `WBL_QUEUE_NAME` (default "wbl")
-    separates deployments sharing one Redis."""
+    (`queue_path`: `WBL_QUEUE_PATH`, default beside the SQLite database); `WBL_QUEUE_NAME`
+    (default "wbl") separates deployments sharing one Redis."""
     name = os.environ.get("WBL_QUEUE_NAME", "wbl")
     url = os.environ.get("WBL_REDIS_URL")
     if url:
         return RedisHuey(name, url=url)
-    path = Path(os.environ.get("WBL_QUEUE_PATH") or Path.cwd() / "instance" / "queue.db")
+    path = queue_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     return SqliteHuey(name, filename=str(path))
 
@@ -305,8 +334,13 @@ def execute_run(factory: sessionmaker[Session], run_id: int) -> RunStatus:
 
 
 def solve_task(run_id: int) -> str:
-    """The queued job: solve run `run_id` against the worker's own database configuration."""
-    return execute_run(connect(), run_id).value
+    """The queued job: solve run `run_id` against the worker's own database configuration;
+    its start and its end (status, seconds) go to the worker's log."""
+    log.info("run %s: started", run_id)
+    started = time.monotonic()
+    status = execute_run(connect(), run_id)
+    log.info("run %s: %s in %.1f s", run_id, status.value, time.monotonic() - started)
+    return status.value
 
 
 def run_worker(workers: int = 1) -> None:

@@ -40,13 +40,17 @@ _Obj = dict[str, object]
 
 @dataclass(frozen=True, slots=True)
 class ValidationIssue:
-    """One way a document breaks the format: where (a JSON path) and what is wrong."""
+    """One way a document breaks the format: where (a JSON path), what is wrong, and whose
+    row it is (`subject`: 'student "st-001"', '' when the path says it all), so a reader
+    finds the row by its id rather than by counting."""
 
     path: str
     message: str
+    subject: str = ""
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
+        who = f" ({self.subject})" if self.subject else ""
+        return f"{self.path}{who}: {self.message}"
 
 
 _Issues = list[ValidationIssue]
@@ -811,4 +815,56 @@ def validate_problem(doc: object) -> list[ValidationIssue]:
     _check_travel_groups(travel_groups, index, issues)
     _check_pins(pins, index, opportunities, mentors, issues)
     _check_forbidden(forbidden, index, issues)
-    return issues
+    return [_with_subject(doc, issue) for issue in issues]
+
+
+# The row a path starts in: "students[12]", and a slot of an opportunity.
+_ROW_PATH: Final = re.compile(r"(?P<list>[a-z_]+)\[(?P<i>[0-9]+)\](?:\.slots\[(?P<j>[0-9]+)\])?")
+_NAMED: Final = {
+    "schools": "school",
+    "students": "student",
+    "employers": "employer",
+    "opportunities": "opportunity",
+    "mentors": "mentor",
+}
+# Rows without an id of their own, named by the ids they refer to. (Travel groups are
+# written by programs, not people, and their paths say enough.)
+_BY_REFS: Final = {
+    "travel": ("student", "opportunity"),
+    "pins": ("student", "opportunity", "slot"),
+    "forbidden": ("student", "opportunity"),
+}
+
+
+def _id_of(row: object, key: str = "id") -> str | None:
+    value = row.get(key) if isinstance(row, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def _with_subject(doc: _Obj, issue: ValidationIssue) -> ValidationIssue:
+    """The issue with the id of the row its path is in (a student, an opportunity and its
+    slot, the student and opportunity of a pin...), when the row has one to give."""
+    match = _ROW_PATH.match(issue.path)
+    if match is None:
+        return issue
+    rows = doc.get(match["list"])
+    i = int(match["i"])
+    row = rows[i] if isinstance(rows, list) and i < len(rows) else None
+    parts: list[str] = []
+    if match["list"] in _NAMED:
+        ident = _id_of(row)
+        if ident is not None:
+            parts.append(f"{_NAMED[match['list']]} {_quote(ident)}")
+        slots = row.get("slots") if isinstance(row, dict) else None
+        if match["j"] is not None and isinstance(slots, list) and int(match["j"]) < len(slots):
+            slot = _id_of(slots[int(match["j"])])
+            if slot is not None:
+                parts.append(f"slot {_quote(slot)}")
+    else:
+        for key in _BY_REFS.get(match["list"], ()):
+            ident = _id_of(row, key)
+            if ident is not None:
+                parts.append(f"{key} {_quote(ident)}")
+    if not parts:
+        return issue
+    return ValidationIssue(issue.path, issue.message, ", ".join(parts))

@@ -22,6 +22,7 @@ Excel reads UTF-8 as the local code page and "José" becomes "JosÃ©".
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import os
 import re
@@ -189,14 +190,16 @@ def assignment_rows(
     rnd = session.get(Round, run.round_id)
     assert rnd is not None
     require_staff(session, rnd, actor)
-    days = (rnd.start_date.isoformat(), rnd.end_date.isoformat())
+    # Dates, not text: an XLSX cell holds a date a spreadsheet sorts and formats; CSV writes
+    # it as YYYY-MM-DD.
+    days = (rnd.start_date, rnd.end_date)
     if by == "employer":
         return _employer_rows(session, run, days, only)
     return _school_rows(session, run, days, only)
 
 
 def _employer_rows(
-    session: Session, run: SolveRun, days: tuple[str, str], only: str | None
+    session: Session, run: SolveRun, days: tuple[dt.date, dt.date], only: str | None
 ) -> Iterator[tuple[str, str, tuple[Any, ...]]]:
     a, st, o, e, sl = Assignment, Student, Opportunity, Employer, Slot
     mentor = aliased(Mentor)
@@ -231,7 +234,7 @@ def _employer_rows(
 
 
 def _school_rows(
-    session: Session, run: SolveRun, days: tuple[str, str], only: str | None
+    session: Session, run: SolveRun, days: tuple[dt.date, dt.date], only: str | None
 ) -> Iterator[tuple[str, str, tuple[Any, ...]]]:
     a, st, o, e, sl, ms = Assignment, Student, Opportunity, Employer, Slot, Mentorship
     mentor, community = aliased(Mentor), aliased(Mentor)
@@ -375,12 +378,22 @@ class _XlsxBook:
         self.book.save(stream)
 
 
+def _umask() -> int:
+    """The process's umask (read by setting it: there is no other portable way)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_write(path: Path) -> Iterator[IO[bytes]]:
     """Write `path` through a temporary file: readers never see half an export."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp makes the file 0600 whatever the umask; an export is an ordinary file, so it
+        # gets the mode `open()` would give it (0666 less the umask).
+        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as stream:
             yield stream
         os.replace(tmp, path)

@@ -44,7 +44,7 @@ import functools
 import re
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
@@ -213,11 +213,23 @@ class FileReport:
 
     def __str__(self) -> str:
         what = "row" if self.rows == 1 else "rows"
+        # The counts are of students, slots, mentors...: a slot or a schedule has a row per
+        # block, so rows and what they are rows of differ, and the line says which.
+        counted = _COUNTED.get(self.kind, self.kind)
         text = f"{self.file} ({self.kind}): {self.rows} {what}"
-        text += f", {self.inserted} inserted, {self.updated} updated"
+        text += f"; {counted}: {self.inserted} inserted, {self.updated} updated"
         if self.deleted:
             text += f", {self.deleted} deleted"
         return text
+
+
+# What a file's inserted / updated / deleted counts count, where it is not its kind.
+_COUNTED: Final = {
+    "bells": "students following the bells",
+    "schedules": "students",
+    "availability": "mentors",
+    "preferences": "students",
+}
 
 
 @dataclass(slots=True)
@@ -578,6 +590,20 @@ class _Import:
         self.reports[kind] = report
         first = len(self.issues)
         present = self._header(spec, raw, report)
+        other = _looks_like(kind, raw.header) if len(self.issues) > first else None
+        if other is not None:
+            # The wrong kind was named for this file: one line, not a problem per row.
+            del self.issues[first:]
+            report.warnings.clear()
+            self.bad(
+                raw.name,
+                1,
+                None,
+                f"this looks like a {other} file, not {kind} (its header has"
+                f" {', '.join(c for c in KINDS[other].headers if c in raw.header)}): import it"
+                f" as {other}",
+            )
+            return
         rows = self._cells(spec, raw, present, report)
         self._parsers[kind](raw.name, rows, present)
         for number in raw.ragged:
@@ -1421,8 +1447,26 @@ class _Import:
         except ProblemError as exc:
             where = f"round {self.rnd.external_id!r} after the import"
             for issue in exc.issues:
-                self.bad(where, None, None, _readable(str(issue), doc))
+                # _readable puts the ids in place of the positions: the path without its
+                # subject (which would say the id twice).
+                self.bad(where, None, None, _readable(f"{issue.path}: {issue.message}", doc))
         return None
+
+
+def _looks_like(kind: str, header: Sequence[str]) -> str | None:
+    """The kind a file is, when it lacks a required column of `kind` but has every required
+    column of another kind (the one of most columns the header names), else None."""
+    names = set(header)
+
+    def fits(spec: TableKind) -> bool:
+        return all(c.name in names for c in spec.columns if c.header_required)
+
+    if fits(KINDS[kind]):
+        return None
+    candidates = [k for k, spec in KINDS.items() if k != kind and fits(spec)]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda k: len(names & set(KINDS[k].headers)))
 
 
 _PATH_RE: Final = re.compile(

@@ -256,3 +256,153 @@ def test_round_transit_measures_a_stored_round(tmp_path: Path) -> None:
     missing = run("round", "transit", "nope", "--program", "cairns", "--gtfs", str(GTFS))
     assert missing.returncode == 2
     assert "no round 'nope'" in missing.stderr
+
+
+# --- Issue 9: messages a coordinator can act on -----------------------------------------------
+
+
+def _write_doc(tmp_path: Path, doc: dict[str, object], name: str = "round.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_infeasible_pins_name_student_opportunity_and_rule(
+    tmp_path: Path, runner: CliRunner
+) -> None:
+    """H9: each conflicting pin is named by student and opportunity, with the rule it breaks."""
+    doc = make_doc(
+        [student(id=s, travel_modes=["car"]) for s in ("a", "b")],
+        [opportunity(id="o", slots=[slot(id="s1", capacity=1)])],
+        pins=[{"student": "a", "opportunity": "o"}, {"student": "b", "opportunity": "o"}],
+    )
+    result = runner.invoke(
+        main, ["solve", str(_write_doc(tmp_path, doc)), "-o", str(tmp_path / "s.json")]
+    )
+    assert result.exit_code == 3
+    assert "pins[0]: student a at opportunity o: H2 seats: 2 of these pins share" in result.output
+    assert "pins[1]: student b at opportunity o" in result.output
+
+
+def test_summary_separates_seats_taken_from_eligible_nowhere(
+    tmp_path: Path, runner: CliRunner
+) -> None:
+    """Summary: 'eligible, seats went to others' apart from 'eligible nowhere', in words."""
+    doc = make_doc(
+        [
+            student(id="a", travel_modes=["car"], priority=1),
+            student(id="b", travel_modes=["car"]),
+            student(id="c", travel_modes=["walk"], max_commute_minutes=1),
+        ],
+        [opportunity(id="o", slots=[slot(id="s1", capacity=1)])],
+    )
+    result = runner.invoke(
+        main, ["solve", str(_write_doc(tmp_path, doc)), "-o", str(tmp_path / "s.json")]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    crowded = next(i for i, x in enumerate(lines) if "seats went to others" in x)
+    nowhere = next(i for i, x in enumerate(lines) if "eligible nowhere" in x)
+    assert lines[crowded].split()[0] == "1"
+    assert "Seats taken" in lines[crowded + 1]
+    assert lines[nowhere].split()[0] == "1"
+    assert "Commute too long" in lines[nowhere + 1]
+    assert "(commute_too_long)" in lines[nowhere + 1]
+
+
+def test_solution_given_as_problem_is_one_line(
+    tmp_path: Path, runner: CliRunner, round_file: Path
+) -> None:
+    """Swapped documents: a solution where a problem goes (and the reverse) is one line."""
+    sol = tmp_path / "sol.json"
+    assert runner.invoke(main, ["solve", str(round_file), "-o", str(sol), "-q"]).exit_code == 0
+    result = runner.invoke(main, ["solve", str(sol), "-o", str(tmp_path / "x.json")])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"{sol}: this is a wbl-solution/1 document; a wbl-problem/1 document goes here"
+    )
+    for args in (
+        ["check", str(round_file), str(round_file)],
+        ["solve", str(round_file), "-o", str(tmp_path / "y.json"), "--previous", str(round_file)],
+    ):
+        result = runner.invoke(main, args)
+        assert result.exit_code == 2
+        assert result.output.strip() == (
+            f"{round_file}: this is a wbl-problem/1 document; a wbl-solution/1 document goes here"
+        )
+
+
+def test_one_problem_is_singular(tmp_path: Path, runner: CliRunner) -> None:
+    """Bad input: '1 problem', not '1 problems'."""
+    doc = make_doc([student(id="a", busy=[weekly("mon", "15:00", "14:00")])], [])
+    result = runner.invoke(
+        main, ["solve", str(_write_doc(tmp_path, doc)), "-o", str(tmp_path / "x.json")]
+    )
+    assert result.exit_code == 2
+    assert "(1 problem):" in result.output
+    assert 'students[0].busy[0].end (student "a"): must be after start' in result.output
+
+
+def test_holiday_outside_the_round_is_warned(tmp_path: Path, runner: CliRunner) -> None:
+    """Holidays: one outside the round's dates is said (it would change nothing)."""
+    doc = make_doc([student(id="a")], [opportunity(id="o")], holidays=["2025-11-26"])
+    result = runner.invoke(
+        main, ["solve", str(_write_doc(tmp_path, doc)), "-o", str(tmp_path / "x.json")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "warning: holiday 2025-11-26 is outside the round" in result.output
+
+
+def test_round_of_no_students_says_so(tmp_path: Path, runner: CliRunner) -> None:
+    """Solve: a round without students says there is nothing to place."""
+    doc = make_doc([], [opportunity(id="o")])
+    result = runner.invoke(
+        main, ["solve", str(_write_doc(tmp_path, doc)), "-o", str(tmp_path / "x.json")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "the round has no students: nothing to place" in result.output
+
+
+def test_export_round_says_what_it_wrote(tmp_path: Path, round_file: Path) -> None:
+    """export-round -o FILE: one line naming the file, the round and its size."""
+    env = {**os.environ, "WBL_DATABASE_URL": f"sqlite:///{tmp_path / 'wbl.db'}"}
+    wbl = str(Path(sys.executable).with_name("wbl"))
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [wbl, *args], env=env, capture_output=True, text=True, check=False, timeout=300
+        )
+
+    assert run("import-round", str(round_file), "--program", "x").returncode == 0
+    rid = json.loads(round_file.read_text())["round"]["id"]
+    out = tmp_path / "back.json"
+    result = run("export-round", rid, "--program", "x", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"{out}: round {rid!r} of program 'x', 150 students")
+
+
+@pytest.mark.slow
+def test_demo_places_most_students(tmp_path: Path) -> None:
+    """Demo: most of the district is placed, and the summary says what to do next."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scheduler.cli",
+            "demo",
+            "--students",
+            "400",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    solution = json.loads((tmp_path / "solution.json").read_text())
+    assert solution["metrics"]["placed"] > 0.55 * solution["metrics"]["students"]
+    assert "eligible somewhere, but the seats went to others" in result.stdout
+    assert "next steps for the coordinator:" in result.stdout
+    assert "wbl round unplaced" in result.stdout

@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import os
 import re
+import stat
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -1022,7 +1024,7 @@ def test_cli_round_trip(cli: tuple[CliRunner, dict[str, Any]], tmp_path: Path) -
         args += [kind, str(path)]
     result = runner.invoke(tables, args, obj=obj)
     assert result.exit_code == 0, result.output
-    assert "students.csv (students): 3 rows, 3 inserted, 0 updated" in result.output
+    assert "students.csv (students): 3 rows; students: 3 inserted, 0 updated" in result.output
 
     bad = _write(tmp_path, "bad.csv", TABLES["students"].replace("2008-07-15", "13/02/2009"))
     result = runner.invoke(
@@ -1070,3 +1072,88 @@ def test_every_kind_has_a_parser(session: Session, rnd: Round) -> None:
     parsers = _Import(session, rnd, replace=False)._parsers
     assert set(parsers) == set(KINDS) == set(KIND_ORDER)
     assert all(p.__name__ == f"_parse_{kind}" for kind, p in parsers.items())
+
+
+# --- Issue 9: wrong kinds, unknown --only, dates, file modes -------------------------------------
+
+
+def test_wrong_kind_is_one_line(session: Session, rnd: Round, tmp_path: Path) -> None:
+    """Import: a students file named as schools is said in one line, not an error per row."""
+    errors = _errors(session, rnd, "schools", _write(tmp_path, "sis.csv", TABLES["students"]))
+    assert len(errors) == 1
+    assert errors[0].startswith("sis.csv row 1: this looks like a students file, not schools")
+    assert errors[0].endswith("import it as students")
+
+
+def test_xlsx_export_stores_dates_as_dates(
+    session: Session, rnd: Round, placed: SolveRun, tmp_path: Path
+) -> None:
+    """Export: first_day and last_day are date cells in XLSX (text only in CSV)."""
+    export_assignments(session, rnd, tmp_path / "e.xlsx", by="employer")
+    book = openpyxl.load_workbook(tmp_path / "e.xlsx")
+    header, first = list(next(iter(book)).iter_rows(values_only=True))[:2]
+    row = dict(zip(header, first, strict=True))
+    assert row["first_day"] == dt.datetime(2026, 9, 8)
+    assert row["last_day"] == dt.datetime(2026, 12, 18)
+
+
+def test_exports_honour_the_umask(
+    session: Session, rnd: Round, placed: SolveRun, tmp_path: Path
+) -> None:
+    """Export: a file gets the mode the umask gives (not mkstemp's 0600)."""
+    old = os.umask(0o022)
+    try:
+        export_assignments(session, rnd, tmp_path / "e.csv", by="employer")
+        os.umask(0o027)
+        export_assignments(session, rnd, tmp_path / "f.xlsx", by="school")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "e.csv").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "f.xlsx").stat().st_mode) == 0o640
+
+
+def test_cli_export_only_unknown_id_is_an_error(
+    cli: tuple[CliRunner, dict[str, Any]],
+    session: Session,
+    rnd: Round,
+    placed: SolveRun,
+    tmp_path: Path,
+) -> None:
+    """Export: --only with an id the round does not have exits 2 and writes nothing."""
+    runner, obj = cli
+    session.commit()
+    out = tmp_path / "x.csv"
+    args = ["export", "fall", "--program", rnd.program.slug, "--by", "employer", "-o", str(out)]
+    result = runner.invoke(tables, [*args, "--only", "em-99"], obj=obj)
+    assert result.exit_code == 2
+    assert "--only em-99: round 'fall' has no employer 'em-99'" in result.stderr
+    assert not out.exists()
+    result = runner.invoke(tables, [*args, "--only", "em-1"], obj=obj)
+    assert result.exit_code == 0, result.output
+
+
+def test_cli_create_round_refuses_a_holiday_outside(
+    cli: tuple[CliRunner, dict[str, Any]],
+) -> None:
+    """create-round: a holiday outside the round's dates is refused, naming it."""
+    runner, obj = cli
+    result = runner.invoke(
+        tables,
+        [
+            "create-round",
+            "w",
+            "--name",
+            "W",
+            "--start-date",
+            "2026-09-08",
+            "--end-date",
+            "2026-12-18",
+            "--timezone",
+            "America/Chicago",
+            "--holiday",
+            "2025-11-26",
+        ],
+        obj=obj,
+    )
+    assert result.exit_code == 2
+    assert "holiday 2025-11-26 is outside the round (2026-09-08 to 2026-12-18)" in result.stderr

@@ -258,7 +258,7 @@ def test_items_must_be_objects() -> None:
         "students[3]: must be an object, not a string",
         "students[4]: must be an object, not null",
         "students[5]: must be an object, not a list",
-        "opportunities[0].slots[2]: must be an object, not a string",
+        'opportunities[0].slots[2] (opportunity "o1"): must be an object, not a string',
         "pins[2]: must be an object, not an integer",
     ]
 
@@ -294,10 +294,10 @@ def test_several_problems_are_reported_at_once() -> None:
     assert issues_of(doc) == [
         'format: must be "wbl-problem/1", not "wbl"',
         'round.timezone: must be an IANA time zone name, not "Mars/Olympus"',
-        "students[0].busy[0].end: must be after start",
-        'students[1].school: unknown school "nowhere"',
-        "opportunities[0].slots[1].capacity: must be >= 0, not -1",
-        'forbidden[0].opportunity: unknown opportunity "o9"',
+        'students[0].busy[0].end (student "s1"): must be after start',
+        'students[1].school (student "s2"): unknown school "nowhere"',
+        'opportunities[0].slots[1].capacity (opportunity "o1", slot "o1-b"): must be >= 0, not -1',
+        'forbidden[0].opportunity (student "s2", opportunity "o9"): unknown opportunity "o9"',
     ]
 
 
@@ -344,9 +344,9 @@ def test_slot_fields_are_required() -> None:
     doc = make_doc(pins=[])
     doc["opportunities"][0]["slots"][0] = {}
     assert issues_of(doc) == [
-        "opportunities[0].slots[0].id: is required",
-        "opportunities[0].slots[0].capacity: is required",
-        "opportunities[0].slots[0].blocks: is required",
+        'opportunities[0].slots[0].id (opportunity "o1"): is required',
+        'opportunities[0].slots[0].capacity (opportunity "o1"): is required',
+        'opportunities[0].slots[0].blocks (opportunity "o1"): is required',
     ]
     del doc["opportunities"][0]["slots"]
     assert_only(doc, "opportunities[0].slots", "is required")
@@ -610,7 +610,7 @@ def test_block_end_must_be_after_start() -> None:
     doc["students"][0]["busy"][0]["end"] = "08:00"
     assert_only(doc, "students[0].busy[0].end", "must be after start")
     doc["students"][0]["busy"][0]["end"] = "07:59"
-    assert str(only_issue(doc)) == "students[0].busy[0].end: must be after start"
+    assert str(only_issue(doc)) == 'students[0].busy[0].end (student "s1"): must be after start'
 
 
 @pytest.mark.parametrize("bad", ["24:01", "25:00", "7:00", "07:60", "0700", "07:00 ", "", "0७:00"])
@@ -665,8 +665,8 @@ def test_block_times_required() -> None:
     doc = make_doc()
     doc["opportunities"][0]["slots"][0]["blocks"][0] = {"day": "fri"}
     assert issues_of(doc) == [
-        "opportunities[0].slots[0].blocks[0].start: is required",
-        "opportunities[0].slots[0].blocks[0].end: is required",
+        'opportunities[0].slots[0].blocks[0].start (opportunity "o1", slot "o1-a"): is required',
+        'opportunities[0].slots[0].blocks[0].end (opportunity "o1", slot "o1-a"): is required',
     ]
 
 
@@ -895,3 +895,19 @@ def set_path(doc: dict[str, Any], path: str, value: object) -> None:
     for part in parts[:-1]:
         target = target[part]
     target[parts[-1]] = value
+
+
+def test_issue_names_the_row_by_id_next_to_the_path() -> None:
+    """Issue 9: an issue names the student (employer, opportunity and slot, pin) by id."""
+    doc = make_doc()
+    doc["students"][1]["grade"] = "11"
+    doc["opportunities"][0]["slots"][1]["capacity"] = -1
+    doc["pins"][0]["slot"] = "nope"
+    issues = validate_problem(doc)
+    assert [i.subject for i in issues] == [
+        'student "s2"',
+        'opportunity "o1", slot "o1-b"',
+        f'student "{doc["pins"][0]["student"]}", opportunity "{doc["pins"][0]["opportunity"]}",'
+        ' slot "nope"',
+    ]
+    assert str(issues[0]).startswith('students[1].grade (student "s2"): ')
