@@ -349,6 +349,8 @@ def _answer(
             "flow_stages": stages,
             "mentoring_students": mentoring.touched,
             "mentoring_proven": mentoring.proven,
+            "mentoring_components": mentoring.components,
+            "mentoring_at_bound": mentoring.at_bound,
         },
     )
 
