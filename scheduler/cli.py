@@ -61,10 +61,14 @@ from solver import (
     solve,
 )
 from solver.io import expand_travel_groups, read_problem
+from solver.solve import estimate_seconds
 
 EXIT_VIOLATIONS = 1
 EXIT_BAD_INPUT = 2
 EXIT_INFEASIBLE = 3
+# Writing a solution document, per student: serialising and writing the 20,000-student
+# benchmark solution (6 MB) took 0.43 s on the 2-core machine under load; doubled for margin.
+WRITE_SECONDS_PER_STUDENT = 5e-5
 # Seconds a followed run may sit in the queue before `--wait` asks whether a worker runs.
 QUEUED_HINT = 10.0
 
@@ -211,7 +215,16 @@ def main(verbose: bool) -> None:
     help="Where to write the solution.",
 )
 @click.option(
-    "--time-limit", type=click.FloatRange(min=0.1), default=60.0, show_default=True, help="Seconds."
+    "--time-limit",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    help="Seconds for the whole command, reading and writing included.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Solve even when the time limit is too short for the round (it will be overrun).",
 )
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option(
@@ -237,6 +250,7 @@ def solve_cmd(
     problem_path: Path,
     output: Path,
     time_limit: float,
+    force: bool,
     workers: int,
     seed: int,
     deterministic: bool,
@@ -245,6 +259,7 @@ def solve_cmd(
     quiet: bool,
 ) -> None:
     """Solve a round and write its wbl-solution/1 document."""
+    started = time.perf_counter()
     problem = _read_problem_or_exit(problem_path)
     if gtfs is not None:
         doc = json.loads(problem_path.read_text(encoding="utf-8"))
@@ -252,9 +267,22 @@ def solve_cmd(
         if not quiet:
             click.echo(f"{measured} transit times measured on {gtfs}", err=True)
         problem = load_problem(doc)
+    students = len(problem.students)
+    needed = estimate_seconds(students)
+    if needed > time_limit and not force and not deterministic:
+        click.echo(
+            f"wbl solve: --time-limit {time_limit:g} is too short for {students:,} students:"
+            f" reading, eligibility, the exact flow and writing need about {needed:.0f} s on"
+            f" the reference machine; give --time-limit {needed * 1.5:.0f} or more, or --force",
+            err=True,
+        )
+        sys.exit(EXIT_BAD_INPUT)
+    # The limit is the whole command's: what reading took and writing will take is not the
+    # solver's (deterministic runs budget work instead, so their limit is passed unchanged).
+    spent = time.perf_counter() - started + WRITE_SECONDS_PER_STUDENT * students
     options = SolveOptions(
         previous=_read_previous_or_exit(previous) if previous is not None else (),
-        time_limit=time_limit,
+        time_limit=time_limit if deterministic else max(0.1, time_limit - spent),
         workers=workers,
         seed=seed,
         deterministic=deterministic,

@@ -11,6 +11,7 @@ connected component is its own small model, with the flow's answer as the hint.
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -177,7 +178,9 @@ def assign_community_mentors(
     hint: dict[int, Meeting] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> MentoringResult:
-    """Meet as many wanting students as possible, then keep preferences and short trips."""
+    """Meet as many wanting students as possible, then keep preferences and short trips,
+    within `time_limit` seconds from the call (work units when `deterministic`)."""
+    began = time.perf_counter()
     p = inst.problem
     length = p.round.mentor_meeting_minutes
     community = [mi for mi, m in enumerate(p.mentors) if m.is_community and m.capacity > 0]
@@ -289,6 +292,9 @@ def assign_community_mentors(
     for number, members in enumerate(sorted(components.values(), key=len, reverse=True), start=1):
         size = sum(len(by_student[s]) for s in members)
         budget = max(0.5, time_limit * size / total)
+        if not deterministic:
+            # The components share one clock: the last ones get what is left, not more.
+            budget = max(0.05, min(budget, time_limit - (time.perf_counter() - began)))
         found, optimal, moved, reached = _solve_component(
             inst,
             elig,

@@ -52,10 +52,30 @@ from solver.solution import (
 
 log = logging.getLogger(__name__)
 
-# The meeting search gets what the time limit leaves after the exact flow, but at least this.
-MIN_MEETING_SECONDS = 10.0
+# The time model (issue 13), calibrated on the project's 2-core benchmark machine from
+# generated spring rounds (bench/RESULTS.md, 2026-12-02): per allowed pair, eligibility took
+# about 2.5 us and the exact flow about 9 us (5,000: 167,323 pairs, 1.9 s; 20,000: 1.44 million
+# pairs, 12.7 s; 100,000: 11.0 million pairs, 94 s); explaining and building the answer about
+# 0.3 ms per student. Before eligibility only the size is known: pairs per student grew with
+# the generated city (33 at 5,000, 72 at 20,000, 110 at 100,000), so the work that always runs
+# (reading, eligibility, flow, explaining, writing) is estimated as 6 s x (students / 5,000) **
+# 1.12, which fits all three sizes within 10 %. On a busier machine everything slows alike:
+# `solve` compares eligibility's measured time with its estimate and scales the rest by it.
+FLOW_SECONDS_PER_PAIR = 9e-6
+ELIGIBILITY_SECONDS_PER_PAIR = 2.5e-6
+ANSWER_SECONDS_PER_STUDENT = 3e-4
+# The meeting search is skipped when less than this is left of the time limit (pins naming a
+# community mentor still get it: they always hold).
+MIN_MEETING_SECONDS = 0.5
 # Re-placements around community-mentor meetings, each kept only when it improves the levels.
 IMPROVEMENT_ROUNDS = 3
+
+
+def estimate_seconds(students: int) -> float:
+    """Seconds the work that always runs (reading, eligibility, the exact flow, explaining,
+    writing) takes for a round of this many students on the calibration machine (see above).
+    A `time_limit` below it cannot hold: `wbl solve` says so before starting."""
+    return float(6.0 * (max(students, 1) / 5000) ** 1.12)
 
 
 def lottery_tickets(problem: Problem, seed: int) -> IntArray:
@@ -120,6 +140,17 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
     inst = Instance(problem)
     elig = compute_eligibility(inst)
     clock.report(f"eligibility: {elig.size} allowed pairs", 0.2)
+    # How much slower than the calibration machine this run goes (never assumed faster).
+    slowdown = max(1.0, clock.elapsed() / max(1e-3, ELIGIBILITY_SECONDS_PER_PAIR * elig.size))
+    flow_seconds = FLOW_SECONDS_PER_PAIR * elig.size * slowdown
+    tail_seconds = ANSWER_SECONDS_PER_STUDENT * inst.n_students * slowdown
+    if not options.deterministic and clock.elapsed() + flow_seconds > options.time_limit:
+        log.warning(
+            "the time limit of %.0f s is too short: the exact flow alone needs about %.0f s"
+            " here; it runs to its end, and community-mentor meetings are skipped",
+            options.time_limit,
+            flow_seconds,
+        )
     tickets = lottery_tickets(problem, options.seed)
     lottery = {
         "seed": options.seed,
@@ -144,6 +175,8 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
     pair, workplace = _placement(inst, elig, net, flow, pinned_workplace)
     clock.report("flow done", 0.6)
 
+    out_of_time: list[bool] = []  # the time limit cut the meeting search or the re-placements
+
     def meet(
         pair: IntArray,
         workplace: IntArray,
@@ -160,6 +193,15 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
             if staying.any():
                 movable = allowed & ~staying[elig.student]
                 movable[previous.pair[staying]] = True
+        # Deterministic runs budget work, not the clock, so the budget cannot shrink with it.
+        budget = options.time_limit - clock.elapsed() - tail_seconds
+        if not options.deterministic and budget < MIN_MEETING_SECONDS:
+            out_of_time.append(True)
+            if not pinned:
+                return MentoringResult(
+                    pair=pair, meetings=(), proven=False, feasible=True, touched=0
+                )
+            budget = MIN_MEETING_SECONDS
         return assign_community_mentors(
             inst,
             elig,
@@ -167,12 +209,7 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
             workplace >= 0,
             pinned,
             allowed_pairs=movable,
-            # Deterministic runs budget work, not the clock, so the budget cannot shrink with it.
-            time_limit=options.time_limit
-            if options.deterministic
-            else max(
-                min(MIN_MEETING_SECONDS, options.time_limit), options.time_limit - clock.elapsed()
-            ),
+            time_limit=options.time_limit if options.deterministic else budget,
             workers=options.workers,
             seed=options.seed,
             lottery=tickets,
@@ -212,8 +249,11 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
     for attempt in range(1, IMPROVEMENT_ROUNDS + 1):
         if best == bound_levels:
             break  # proven optimal: nothing to improve
-        if clock.elapsed() > options.time_limit and not options.deterministic:
-            break
+        if not options.deterministic and (
+            clock.elapsed() + flow_seconds + MIN_MEETING_SECONDS + tail_seconds > options.time_limit
+        ):
+            out_of_time.append(True)
+            break  # no time left for another flow and search: answer with the gap
         possible = possible_meetings(inst, elig) if attempt == 1 and community else None
         if possible is not None:
             credit = possible
@@ -252,9 +292,11 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
     pair = mentoring.pair
     clock.report("explaining", 0.9)
     changes = explain_changes(inst, elig, pair, previous) if previous is not None else None
-    return _answer(
+    solution = _answer(
         inst, elig, pair, workplace, mentoring, bound_levels, clock, lottery, stages, changes
     )
+    solution.stats["stopped_by_time_limit"] = bool(out_of_time)
+    return solution
 
 
 def _placement(
