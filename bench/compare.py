@@ -330,6 +330,14 @@ def _notes(run: Run) -> str:
         notes.append(f"status {status}")
         if stats.get("mentoring_students"):
             notes.append(f"{stats['mentoring_students']} students in the mentor model")
+        if stats.get("mentoring_components"):
+            notes.append(
+                f"mentor model at its bound in {stats.get('mentoring_at_bound', 0)}"
+                f"/{stats['mentoring_components']} components"
+                + (", proven" if stats.get("mentoring_proven") else "")
+            )
+        if stats.get("stopped_by_time_limit"):
+            notes.append("stopped by the time limit")
     if (
         run.method == "flow"
         and run.violations
