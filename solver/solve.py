@@ -255,6 +255,8 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
     for attempt in range(1, IMPROVEMENT_ROUNDS + 1):
         if best == bound_levels:
             break  # proven optimal: nothing to improve
+        if not community and not mentoring.meetings:
+            break  # nothing to re-place around
         if not options.deterministic and (
             clock.elapsed() + flow_seconds + MIN_MEETING_SECONDS + tail_seconds > options.time_limit
         ):

@@ -71,3 +71,12 @@ def test_estimate_follows_the_calibration() -> None:
     for students, seconds in ((5000, 6.0), (20000, 29.0), (100_000, 168.0)):
         assert abs(estimate_seconds(students) - seconds) <= 0.1 * seconds
     assert estimate_seconds(150) < 1.0
+
+
+def test_flow_alone_is_not_reported_as_cut_short(doc: dict[str, Any]) -> None:
+    """Time limit: without community mentors there is no search to cut, whatever the limit."""
+    out = solve(
+        problem_from_dict(doc), SolveOptions(time_limit=0.1, workers=1, community_mentors=False)
+    ).to_dict()
+    assert check_solution(doc, out) == []
+    assert out["stats"]["stopped_by_time_limit"] is False
