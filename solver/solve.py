@@ -59,8 +59,10 @@ log = logging.getLogger(__name__)
 # 0.3 ms per student. Before eligibility only the size is known: pairs per student grew with
 # the generated city (33 at 5,000, 72 at 20,000, 110 at 100,000), so the work that always runs
 # (reading, eligibility, flow, explaining, writing) is estimated as 6 s x (students / 5,000) **
-# 1.12, which fits all three sizes within 10 %. On a busier machine everything slows alike:
-# `solve` compares eligibility's measured time with its estimate and scales the rest by it.
+# 1.12: through 5,000 (6 s) and 100,000 (169 s: issue 13's 669 s command less its 500 s
+# meeting search), 16 % above 20,000 (24.5 s: its 102 s command less a ~77 s search). On a
+# busier machine everything slows: `solve` compares eligibility's measured time with its
+# estimate and scales the flow's by it (capped), `wbl solve` scales by the load.
 FLOW_SECONDS_PER_PAIR = 9e-6
 MAX_SLOWDOWN = 2.5
 ELIGIBILITY_SECONDS_PER_PAIR = 2.5e-6
