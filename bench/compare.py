@@ -330,6 +330,14 @@ def _notes(run: Run) -> str:
         notes.append(f"status {status}")
         if stats.get("mentoring_students"):
             notes.append(f"{stats['mentoring_students']} students in the mentor model")
+        if stats.get("mentoring_components"):
+            notes.append(
+                f"mentor model at its bound in {stats.get('mentoring_at_bound', 0)}"
+                f"/{stats['mentoring_components']} components"
+                + (", proven" if stats.get("mentoring_proven") else "")
+            )
+        if stats.get("stopped_by_time_limit"):
+            notes.append("stopped by the time limit")
     if (
         run.method == "flow"
         and run.violations
@@ -507,6 +515,8 @@ def section(
 
 BEGIN = "<!-- size {} begin -->"
 END = "<!-- size {} end -->"
+NOTES_BEGIN = "<!-- notes begin -->"
+NOTES_END = "<!-- notes end -->"
 HEADER = """# Benchmark results
 
 Written by `python -m bench.compare` (see `bench/README.md` for what each method is). Each
@@ -520,7 +530,9 @@ means the times are inflated).
 
 
 def update_results(path: Path, sections: dict[int, list[str]]) -> None:
-    """Replace (or add) the sections of the sizes just run; keep the others; order by size."""
+    """Replace (or add) the sections of the sizes just run; keep the others; order by size.
+    Dated notes written by hand between NOTES_BEGIN and NOTES_END (before/after measurements of
+    a change) are kept as they are, after the sizes."""
     old = path.read_text(encoding="utf-8") if path.exists() else ""
     kept: dict[int, str] = {}
     for match in re.finditer(r"<!-- size (\d+) begin -->\n(.*?)<!-- size \1 end -->", old, re.S):
@@ -530,6 +542,9 @@ def update_results(path: Path, sections: dict[int, list[str]]) -> None:
     body = [HEADER]
     for size in sorted(kept):
         body.append(f"{BEGIN.format(size)}\n{kept[size]}{END.format(size)}\n")
+    notes = re.search(re.escape(NOTES_BEGIN) + ".*?" + re.escape(NOTES_END), old, re.S)
+    if notes is not None:
+        body.append(notes.group(0) + "\n")
     path.write_text("\n".join(body), encoding="utf-8")
 
 

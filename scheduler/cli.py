@@ -75,12 +75,16 @@ from solver.eligibility import refusal_codes
 from solver.instance import Instance
 from solver.io import expand_travel_groups, read_problem
 from solver.solution import STATUSES
+from solver.solve import estimate_seconds
 
 EXIT_VIOLATIONS = 1
 EXIT_BAD_INPUT = 2
 EXIT_INFEASIBLE = 3
 # The demo district's market: about a seat per student (`wbl generate --seats-per-student`).
 DEMO_SEATS_PER_STUDENT: Final = 1.0
+# Writing a solution document, per student: serialising and writing the 20,000-student
+# benchmark solution (6 MB) took 0.43 s on the 2-core machine under load; doubled for margin.
+WRITE_SECONDS_PER_STUDENT = 5e-5
 # Seconds a followed run may sit in the queue before `--wait` asks whether a worker runs.
 QUEUED_HINT = 10.0
 
@@ -388,6 +392,16 @@ def main(verbose: bool) -> None:
     )
 
 
+def _process_seconds() -> float:
+    """Seconds since this process started (Linux's /proc), or 0 where that is unknown."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = int(fields[19])  # field 22, starttime, in clock ticks after boot
+        return max(0.0, time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError, AttributeError):
+        return 0.0
+
+
 @main.command("solve")
 @click.argument("problem_path", metavar="PROBLEM.json", type=click.Path(path_type=Path))
 @click.option(
@@ -398,7 +412,16 @@ def main(verbose: bool) -> None:
     help="Where to write the solution.",
 )
 @click.option(
-    "--time-limit", type=click.FloatRange(min=0.1), default=60.0, show_default=True, help="Seconds."
+    "--time-limit",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    help="Seconds for the whole command, reading and writing included.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Solve even when the time limit is too short for the round (it will be overrun).",
 )
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option(
@@ -425,6 +448,7 @@ def solve_cmd(
     problem_path: Path,
     output: Path,
     time_limit: float,
+    force: bool,
     workers: int,
     seed: int,
     deterministic: bool,
@@ -433,6 +457,11 @@ def solve_cmd(
     quiet: bool,
 ) -> None:
     """Solve a round and write its wbl-solution/1 document."""
+    # The limit counts from the command's start: when this process is the command (not a test
+    # calling it), the interpreter's start-up and imports (3-5 s on the shared machine) too.
+    started = time.perf_counter()
+    if Path(sys.argv[0]).name in ("wbl", "cli.py"):
+        started -= _process_seconds()
     problem = _read_problem_or_exit(problem_path)
     if gtfs is not None:
         doc = json.loads(problem_path.read_text(encoding="utf-8"))
@@ -440,9 +469,25 @@ def solve_cmd(
         if not quiet:
             click.echo(f"{measured} transit times measured on {gtfs}", err=True)
         problem = load_problem(doc)
+    students = len(problem.students)
+    # The estimate is for a quiet machine; a busy one is slower (measured at a load of 10 on
+    # 2 cores: the flow 2.3x, eligibility 3.8x), about as the square root of load per core.
+    busy = max(1.0, (os.getloadavg()[0] / (os.cpu_count() or 1)) ** 0.5)
+    needed = estimate_seconds(students) * busy + (time.perf_counter() - started)
+    if needed > time_limit and not force and not deterministic:
+        click.echo(
+            f"wbl solve: --time-limit {time_limit:g} is too short for {students:,} students:"
+            f" reading, eligibility, the exact flow and writing need about {needed:.0f} s on"
+            f" this machine now; give --time-limit {needed * 1.5:.0f} or more, or --force",
+            err=True,
+        )
+        sys.exit(EXIT_BAD_INPUT)
+    # The limit is the whole command's: what reading took and writing will take is not the
+    # solver's (deterministic runs budget work instead, so their limit is passed unchanged).
+    spent = time.perf_counter() - started + WRITE_SECONDS_PER_STUDENT * students
     options = SolveOptions(
         previous=_read_previous_or_exit(previous) if previous is not None else (),
-        time_limit=time_limit,
+        time_limit=time_limit if deterministic else max(0.1, time_limit - spent),
         workers=workers,
         seed=seed,
         deterministic=deterministic,

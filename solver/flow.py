@@ -10,15 +10,18 @@ Network (every arc capacity in brackets):
 Pinned students carry their own unit of supply and only their pinned arcs (H9).
 
 The four objective levels (and the seeded lottery that breaks the remaining ties) are costs on
-arcs, one stage per level. Between stages, node potentials from the residual graph fix every
-arc whose reduced cost is non-zero to its only optimal value, which restricts the next stage to
-the optimal face of the previous ones. That is exact lexicographic optimisation with small
-integer costs: nothing can overflow whatever the size of the round, and each stage runs on a
-network the previous ones have pruned (measured faster than weighting levels together).
+arcs. Consecutive levels whose ranges allow it are packed into one 64-bit cost (see
+`pack_levels`, which proves the packing exact), one min-cost-flow stage per pack. Between
+stages, node potentials from the residual graph fix every arc whose reduced cost is non-zero to
+its only optimal value, which restricts the next stage to the optimal face of the previous
+ones. That is exact lexicographic optimisation: a pack never exceeds what the cost-scaling
+algorithm accepts, whatever the size of the round, and each stage runs on a network the
+previous ones have pruned. Typically two stages instead of five.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -44,6 +47,15 @@ class Level:
 
     name: str
     cost: IntArray
+
+
+@dataclass(frozen=True, slots=True)
+class Face:
+    """The optimal face of some levels: per arc 0 free, 1 fixed at zero, 2 fixed at capacity
+    (one byte per arc, so keeping a few is cheap even at millions of arcs)."""
+
+    state: npt.NDArray[np.int8]
+    supply: IntArray
 
 
 class Network:
@@ -135,6 +147,8 @@ class Network:
         self.supply[self.source] = free.size
         self.supply[self.student0 + pinned] = 1
         self.supply[self.sink] = -(free.size + pinned.size)
+        # The optimal face after each prefix of levels solved so far (see `solve_lexicographic`).
+        self.faces: dict[bytes, Face] = {}
 
     def arcs(self, kind: str) -> slice:
         a, b = self.range[kind]
@@ -142,6 +156,69 @@ class Network:
 
     def zeros(self) -> IntArray:
         return np.zeros(self.tail.size, dtype=np.int64)
+
+
+def level_span(net: Network, cost: IntArray) -> int:
+    """How far the level's total cost can vary over all flows of the network: max - min.
+
+    Arcs from a student to a slot carry at most one unit per student (the student's supply),
+    so each student adds at most its dearest pair arc (or nothing) and at least its cheapest
+    (or nothing); every other arc adds between 0 and cost x capacity."""
+    pairs = net.arcs("pair")
+    other = np.ones(cost.size, dtype=np.bool_)
+    other[pairs] = False
+    c, u = cost[other], net.cap[other]
+    span = int((np.maximum(c, 0) * u).sum()) - int((np.minimum(c, 0) * u).sum())
+    pc = cost[pairs]
+    if pc.size:
+        who = net.tail[pairs] - net.student0
+        hi = np.zeros(net.n_nodes, dtype=np.int64)
+        lo = np.zeros(net.n_nodes, dtype=np.int64)
+        np.maximum.at(hi, who, pc)
+        np.minimum.at(lo, who, pc)
+        span += int(hi.sum()) - int(lo.sum())
+    return span
+
+
+def pack_levels(net: Network, levels: Sequence[Level], cost_limit: int = COST_LIMIT) -> list[Level]:
+    """Consecutive levels packed into single costs, most important first, each pack as large
+    as the cost-scaling algorithm accepts (max |arc cost| x (nodes + 1) < `cost_limit`).
+
+    Why a pack is exact: let levels 1..k of a pack have integer totals T_i over a flow, each
+    varying over a range of width D_i = `level_span` (so two flows' T_i differ by at most D_i).
+    Weigh level k by w_k = 1 and level i by w_i = w_(i+1) x (D_(i+1) + 1). Between two flows,
+    if T_1..T_(i-1) are equal and T_i is smaller by at least 1, the packed total is smaller by
+    at least w_i - sum over j > i of w_j x D_j = w_i - (w_i - 1) = 1 (the sum telescopes:
+    w_j x D_j = w_(j-1) - w_j). So the packed minimum is the lexicographic minimum of the
+    levels in it, and the pack's face restriction is the staged one's. Weights are Python
+    integers and the limit is checked before any 64-bit array is formed, so nothing overflows.
+    Built from the least important level up, so small levels pack together."""
+    packs: list[list[Level]] = []
+    weights: list[list[int]] = []
+    for level in reversed(levels):
+        top = int(np.abs(level.cost).max(initial=0))
+        if packs:
+            group, ws = packs[-1], weights[-1]
+            w = ws[-1] * (level_span(net, group[-1].cost) + 1)
+            reach = sum(
+                wj * int(np.abs(lj.cost).max(initial=0)) for wj, lj in zip(ws, group, strict=True)
+            )
+            if (reach + w * top) * (net.n_nodes + 1) < cost_limit:
+                group.append(level)
+                ws.append(w)
+                continue
+        packs.append([level])
+        weights.append([1])
+    out = []
+    for group, ws in zip(reversed(packs), reversed(weights), strict=True):
+        if len(group) == 1:
+            out.append(group[0])
+            continue
+        cost = np.zeros_like(group[0].cost)
+        for w, level in zip(ws, group, strict=True):
+            cost += np.int64(w) * level.cost
+        out.append(Level("+".join(lv.name for lv in reversed(group)), cost))
+    return out
 
 
 def shortest_distances(n_nodes: int, tail: IntArray, head: IntArray, cost: IntArray) -> IntArray:
@@ -166,8 +243,20 @@ def solve_lexicographic(
     net: Network,
     levels: Sequence[Level],
     progress: Callable[[str], None] | None = None,
+    *,
+    pack: bool = False,
+    cost_limit: int = COST_LIMIT,
 ) -> tuple[bool, IntArray, int]:
-    """Minimise `levels` in order over the network; returns (feasible, flow per arc, stages)."""
+    """Minimise `levels` in order over the network; returns (feasible, flow per arc, stages).
+
+    `pack` True packs consecutive levels into single costs (`pack_levels`): exact, but not
+    the default, since on this machine the cost-scaling algorithm took as long or longer on a
+    packed cost as on its levels one by one (bench/RESULTS.md, issue 13).
+
+    Each stage starts from the optimal face of the levels before it; faces are kept on the
+    network, so a later call whose first levels are the same (re-placements around mentor
+    meetings change the mentored level only, the bounds drop it) starts where the earlier
+    call had got, instead of solving those levels again."""
     n_arcs = net.tail.size
     active = np.ones(n_arcs, dtype=np.bool_)
     fixed = np.zeros(n_arcs, dtype=np.int64)  # flow of arcs fixed at capacity
@@ -175,9 +264,29 @@ def solve_lexicographic(
     flow = np.zeros(n_arcs, dtype=np.int64)
     # A level with no cost anywhere changes nothing: skip its stage (but always solve once).
     levels = [level for level in levels if level.cost.any()] or list(levels[:1])
+    if pack:
+        levels = pack_levels(net, levels, cost_limit)
+    keys: list[bytes] = []
+    digest = hashlib.sha256()
+    for level in levels:
+        digest.update(level.name.encode())
+        digest.update(np.ascontiguousarray(level.cost).tobytes())
+        keys.append(digest.copy().digest())
+    first = 0
+    for k in range(len(levels) - 1, 0, -1):
+        face = net.faces.get(keys[k - 1])
+        if face is not None:
+            active = face.state == 0
+            fixed = np.where(face.state == 2, net.cap, 0)
+            supply = face.supply.copy()
+            first = k
+            log.info("levels %s: optimal face reused", "+".join(lv.name for lv in levels[:k]))
+            break
     for number, level in enumerate(levels, start=1):
+        if number <= first:
+            continue
         cost, names = level.cost, level.name
-        if int(np.abs(cost).max(initial=0)) * (net.n_nodes + 1) >= COST_LIMIT:
+        if int(np.abs(cost).max(initial=0)) * (net.n_nodes + 1) >= cost_limit:
             raise ValueError(f"level {names} has costs too large for a 64-bit flow")
         if progress is not None:
             progress(f"flow stage {number}/{len(levels)}: {names}")
@@ -225,4 +334,6 @@ def solve_lexicographic(
         fixed[to_full] = net.cap[to_full]
         np.subtract.at(supply, net.tail[to_full], net.cap[to_full])
         np.add.at(supply, net.head[to_full], net.cap[to_full])
-    return True, flow, len(levels)
+        state = np.where(active, 0, np.where(fixed > 0, 2, 1)).astype(np.int8)
+        net.faces[keys[number - 1]] = Face(state=state, supply=supply.copy())
+    return True, flow, len(levels) - first

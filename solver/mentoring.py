@@ -11,6 +11,7 @@ connected component is its own small model, with the flow's answer as the hint.
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,6 +54,10 @@ class MentoringResult:
     proven: bool  # every component solved to optimality
     feasible: bool  # False when a pinned community mentor cannot be met
     touched: int  # students the model considered
+    components: int = 0  # independent models (connected components) solved
+    # Components whose answer reached their own upper bound (greedy first answer or a CP-SAT
+    # solution), so the search stopped there, proven optimal, before its time ran out.
+    at_bound: int = 0
 
 
 def meeting_capacity(mentor: Mentor, length: int) -> int:
@@ -173,7 +178,9 @@ def assign_community_mentors(
     hint: dict[int, Meeting] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> MentoringResult:
-    """Meet as many wanting students as possible, then keep preferences and short trips."""
+    """Meet as many wanting students as possible, then keep preferences and short trips,
+    within `time_limit` seconds from the call (work units when `deterministic`)."""
+    began = time.perf_counter()
     p = inst.problem
     length = p.round.mentor_meeting_minutes
     community = [mi for mi, m in enumerate(p.mentors) if m.is_community and m.capacity > 0]
@@ -281,10 +288,14 @@ def assign_community_mentors(
     meetings: list[Meeting] = []
     proven = True
     done = 0
+    at_bound = 0
     for number, members in enumerate(sorted(components.values(), key=len, reverse=True), start=1):
         size = sum(len(by_student[s]) for s in members)
         budget = max(0.5, time_limit * size / total)
-        found, optimal, moved = _solve_component(
+        if not deterministic:
+            # The components share one clock: the last ones get what is left, not more.
+            budget = max(0.05, min(budget, time_limit - (time.perf_counter() - began)))
+        found, optimal, moved, reached = _solve_component(
             inst,
             elig,
             members,
@@ -307,6 +318,7 @@ def assign_community_mentors(
             return MentoringResult(
                 pair=pair, meetings=(), proven=True, feasible=False, touched=len(alts)
             )
+        at_bound += reached
         meetings += found
         for s, pi in moved.items():
             pair[s] = pi
@@ -317,8 +329,62 @@ def assign_community_mentors(
                 f"community mentors: component {number}/{len(components)}, {done}/{total} pairs"
             )
     return MentoringResult(
-        pair=pair, meetings=tuple(meetings), proven=proven, feasible=True, touched=len(alts)
+        pair=pair,
+        meetings=tuple(meetings),
+        proven=proven,
+        feasible=True,
+        touched=len(alts),
+        components=len(components),
+        at_bound=at_bound,
     )
+
+
+def _component_bound(
+    inst: Instance,
+    elig: Eligibility,
+    members: list[int],
+    alts: dict[int, list[int]],
+    by_student: dict[int, list[int]],
+    score: Callable[[int], int],
+    length: int,
+    travel_span: int,
+) -> tuple[int, int]:
+    """Upper bounds on what one component can reach: students met (a max flow from students
+    to their candidate mentors, each mentor holding at most the meetings that fit side by side
+    in its hours, times otherwise ignored: a relaxation, so a bound), and the preference and
+    travel term of the model's objective (each student at its own best option, which no
+    choice of the others can beat, since that term is a sum over students)."""
+    p = inst.problem
+    mentors = sorted({mi for s in members for mi in by_student[s]})
+    at = {mi: 2 + len(members) + k for k, mi in enumerate(mentors)}
+    g = max_flow.SimpleMaxFlow()
+    for k, s in enumerate(members):
+        g.add_arc_with_capacity(0, 2 + k, 1)
+        for mi in by_student[s]:
+            g.add_arc_with_capacity(2 + k, at[mi], 1)
+    for mi in mentors:
+        g.add_arc_with_capacity(at[mi], 1, meeting_capacity(p.mentors[mi], length))
+    g.solve(0, 1)
+    rest = sum(
+        max(score(pi) * travel_span - int(elig.minutes[pi]) if pi >= 0 else 0 for pi in alts[s])
+        for s in members
+    )
+    return int(g.optimal_flow()), rest
+
+
+class _StopAtBound(cp_model.CpSolverSolutionCallback):
+    """Stops the search at the first solution whose objective reaches a known upper bound:
+    nothing better exists, so waiting for CP-SAT to prove it itself only spends the time."""
+
+    def __init__(self, bound: int) -> None:
+        super().__init__()
+        self.bound = bound
+        self.reached = False
+
+    def on_solution_callback(self) -> None:
+        if self.objective_value >= self.bound:
+            self.reached = True
+            self.stop_search()
 
 
 def _greedy_meetings(
@@ -380,7 +446,9 @@ def _solve_component(
     seed: int,
     deterministic: bool,
     log_search: bool,
-) -> tuple[list[Meeting] | None, bool, dict[int, int]]:
+) -> tuple[list[Meeting] | None, bool, dict[int, int], bool]:
+    """One component's meetings and moves: (meetings or None if a pin cannot hold, proven
+    optimal, moves, stopped at the component's upper bound)."""
     p = inst.problem
     model = cp_model.CpModel()
     choose: dict[tuple[int, int], cp_model.IntVar] = {}
@@ -395,6 +463,24 @@ def _solve_component(
     pref_span = 1 + (inst.longest_preferences + 1) * len(members)
 
     start_hint = _greedy_meetings(inst, members, alts, by_student, starts, hint, length)
+    met_max, rest_max = _component_bound(
+        inst, elig, members, alts, by_student, score, length, travel_span
+    )
+    bound = met_max * pref_span * travel_span + rest_max
+    if len(start_hint) == met_max and not any(
+        s in pinned_mentor and start_hint.get(s, (None, 0))[0] != pinned_mentor[s] for s in members
+    ):
+        # The first answer (nobody moving) meets as many as can be met; if nobody moving is
+        # also every student's own best option, it reaches the bound: no search needed.
+        rest = sum(
+            score(alts[s][0]) * travel_span - int(elig.minutes[alts[s][0]])
+            if alts[s][0] >= 0
+            else 0
+            for s in members
+        )
+        if rest == rest_max:
+            greedy = [Meeting(student=s, mentor=mi, start=t) for s, (mi, t) in start_hint.items()]
+            return greedy, True, {}, True
     for s in members:
         sid = p.students[s].id
         # A student keeps exactly one of its options: never out of, or into, a placement (H1).
@@ -473,18 +559,19 @@ def _solve_component(
         solver.parameters.num_workers = workers
     solver.parameters.random_seed = seed
     solver.parameters.log_search_progress = log_search
-    status = solver.solve(model)
+    stop = _StopAtBound(bound)
+    status = solver.solve(model, stop)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         if status == cp_model.INFEASIBLE:
-            return None, True, {}
+            return None, True, {}, False
         # No answer within the time: keep the flow's placements and meet nobody here.
         if any(s in pinned_mentor for s in members):
-            return None, False, {}
-        return [], False, {}
+            return None, False, {}, False
+        return [], False, {}, False
     meetings = [
         Meeting(student=s, mentor=mi, start=int(solver.value(start_of[(s, mi)])))
         for (s, mi), v in present.items()
         if solver.value(v)
     ]
     moved = {s: pi for (s, pi), v in choose.items() if solver.value(v) and pi != alts[s][0]}
-    return meetings, status == cp_model.OPTIMAL, moved
+    return meetings, status == cp_model.OPTIMAL or stop.reached, moved, stop.reached

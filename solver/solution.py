@@ -56,7 +56,7 @@ class SolveOptions:
     """How to solve, apart from what: time limit, parallelism, the lottery seed.
 
     `time_limit` is for the whole solve; the exact flow always runs to its end, and the
-    community-mentor meeting search gets what is left (at least 10 s, or the limit if smaller).
+    community-mentor meeting search and re-placements get what is left (none when nothing is).
     """
 
     time_limit: float = 60.0
@@ -207,6 +207,17 @@ class Metrics:
         }
 
 
+# Integers up to 2^53 are read exactly by every JSON reader (JavaScript's numbers are doubles).
+SAFE_INTEGER = 1 << 53
+
+
+def reader_safe(value: int) -> int | float:
+    """`objective`/`bound` as written: the integer itself while every reader reads it exactly
+    (|value| <= 2^53), else the nearest double, written as its shortest decimal, which every
+    reader parses to that same double. The exact values are `objective_levels`/`bound_levels`."""
+    return value if abs(value) <= SAFE_INTEGER else float(value)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Solution:
     """The answer. `objective_levels`/`bound_levels` (an extension of the format) give the four
@@ -233,8 +244,8 @@ class Solution:
         out: dict[str, Any] = {
             "format": "wbl-solution/1",
             "status": self.status,
-            "objective": self.objective,
-            "bound": self.bound,
+            "objective": reader_safe(self.objective),
+            "bound": reader_safe(self.bound),
             "gap": self.gap,
             "wall_seconds": round(self.wall_seconds, 3),
             # Statuses once they say more than the pins do: in a re-solve's answer (every

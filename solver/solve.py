@@ -55,10 +55,33 @@ from solver.solution import (
 
 log = logging.getLogger(__name__)
 
-# The meeting search gets what the time limit leaves after the exact flow, but at least this.
-MIN_MEETING_SECONDS = 10.0
+# The time model (issue 13), calibrated on the project's 2-core benchmark machine from
+# generated spring rounds (bench/RESULTS.md, 2026-12-02): per allowed pair, eligibility took
+# about 2.5 us and the exact flow about 9 us (5,000: 167,323 pairs, 1.9 s; 20,000: 1.44 million
+# pairs, 12.7 s; 100,000: 11.0 million pairs, 94 s); explaining and building the answer about
+# 0.3 ms per student. Before eligibility only the size is known: pairs per student grew with
+# the generated city (33 at 5,000, 72 at 20,000, 110 at 100,000), so the work that always runs
+# (reading, eligibility, flow, explaining, writing) is estimated as 6 s x (students / 5,000) **
+# 1.12: through 5,000 (6 s) and 100,000 (169 s: issue 13's 669 s command less its 500 s
+# meeting search), 16 % above 20,000 (24.5 s: its 102 s command less a ~77 s search). On a
+# busier machine everything slows: `solve` compares eligibility's measured time with its
+# estimate and scales the flow's by it (capped), `wbl solve` scales by the load.
+FLOW_SECONDS_PER_PAIR = 9e-6
+MAX_SLOWDOWN = 2.5
+ELIGIBILITY_SECONDS_PER_PAIR = 2.5e-6
+ANSWER_SECONDS_PER_STUDENT = 3e-4
+# The meeting search is skipped when less than this is left of the time limit (pins naming a
+# community mentor still get it: they always hold).
+MIN_MEETING_SECONDS = 0.5
 # Re-placements around community-mentor meetings, each kept only when it improves the levels.
 IMPROVEMENT_ROUNDS = 3
+
+
+def estimate_seconds(students: int) -> float:
+    """Seconds the work that always runs (reading, eligibility, the exact flow, explaining,
+    writing) takes for a round of this many students on the calibration machine (see above).
+    A `time_limit` below it cannot hold: `wbl solve` says so before starting."""
+    return float(6.0 * (max(students, 1) / 5000) ** 1.12)
 
 
 def lottery_tickets(problem: Problem, seed: int) -> IntArray:
@@ -123,6 +146,22 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
     inst = Instance(problem)
     elig = compute_eligibility(inst)
     clock.report(f"eligibility: {elig.size} allowed pairs", 0.2)
+    # How much slower than the calibration machine this run goes (never assumed faster; capped,
+    # since eligibility slows more under load than the flow: 3.8x against 2.3x measured at
+    # 20,000 students on the shared machine).
+    slowdown = min(
+        MAX_SLOWDOWN,
+        max(1.0, clock.elapsed() / max(1e-3, ELIGIBILITY_SECONDS_PER_PAIR * elig.size)),
+    )
+    flow_seconds = FLOW_SECONDS_PER_PAIR * elig.size * slowdown
+    tail_seconds = ANSWER_SECONDS_PER_STUDENT * inst.n_students
+    if not options.deterministic and clock.elapsed() + flow_seconds > options.time_limit:
+        log.warning(
+            "the time limit of %.0f s is too short: the exact flow alone needs about %.0f s"
+            " here; it runs to its end, and the meeting search gets what is left, if anything",
+            options.time_limit,
+            flow_seconds,
+        )
     tickets = lottery_tickets(problem, options.seed)
     lottery = {
         "seed": options.seed,
@@ -152,6 +191,8 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
     pair, workplace = _placement(inst, elig, net, flow, pinned_workplace)
     clock.report("flow done", 0.6)
 
+    out_of_time: list[bool] = []  # the time limit cut the meeting search or the re-placements
+
     def meet(
         pair: IntArray,
         workplace: IntArray,
@@ -168,6 +209,15 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
             if staying.any():
                 movable = allowed & ~staying[elig.student]
                 movable[previous.pair[staying]] = True
+        # Deterministic runs budget work, not the clock, so the budget cannot shrink with it.
+        budget = options.time_limit - clock.elapsed() - tail_seconds
+        if not options.deterministic and budget < MIN_MEETING_SECONDS:
+            out_of_time.append(True)
+            if not pinned:
+                return MentoringResult(
+                    pair=pair, meetings=(), proven=False, feasible=True, touched=0
+                )
+            budget = MIN_MEETING_SECONDS
         return assign_community_mentors(
             inst,
             elig,
@@ -175,12 +225,7 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
             workplace >= 0,
             pinned,
             allowed_pairs=movable,
-            # Deterministic runs budget work, not the clock, so the budget cannot shrink with it.
-            time_limit=options.time_limit
-            if options.deterministic
-            else max(
-                min(MIN_MEETING_SECONDS, options.time_limit), options.time_limit - clock.elapsed()
-            ),
+            time_limit=options.time_limit if options.deterministic else budget,
             workers=options.workers,
             seed=options.seed,
             lottery=tickets,
@@ -220,8 +265,13 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
     for attempt in range(1, IMPROVEMENT_ROUNDS + 1):
         if best == bound_levels:
             break  # proven optimal: nothing to improve
-        if clock.elapsed() > options.time_limit and not options.deterministic:
-            break
+        if not community and not mentoring.meetings:
+            break  # nothing to re-place around
+        if not options.deterministic and (
+            clock.elapsed() + flow_seconds + MIN_MEETING_SECONDS + tail_seconds > options.time_limit
+        ):
+            out_of_time.append(True)
+            break  # no time left for another flow and search: answer with the gap
         possible = possible_meetings(inst, elig) if attempt == 1 and community else None
         if possible is not None:
             credit = possible
@@ -260,7 +310,7 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
     pair = mentoring.pair
     clock.report("explaining", 0.9)
     changes = _changes(inst, elig, pair, previous) if previous is not None else None
-    return _answer(
+    solution = _answer(
         inst,
         elig,
         pair,
@@ -273,6 +323,8 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> Solution:
         changes,
         _statuses(inst, pair, previous),
     )
+    solution.stats["stopped_by_time_limit"] = bool(out_of_time)
+    return solution
 
 
 def _changes(
@@ -396,6 +448,8 @@ def _answer(
             "flow_stages": stages,
             "mentoring_students": mentoring.touched,
             "mentoring_proven": mentoring.proven,
+            "mentoring_components": mentoring.components,
+            "mentoring_at_bound": mentoring.at_bound,
         },
     )
 
