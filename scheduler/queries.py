@@ -746,6 +746,7 @@ def _listing(
     drive: str | None = None,
     by_student: bool = False,
     from_school: bool = False,
+    dialect: str = "sqlite",
 ) -> tuple[Select[Any], Any]:
     """The SELECT of one kind of rows of the run (placed, unplaced, or both), with the row's
     columns, and its student id column (the tie-breaker of every sort).
@@ -761,7 +762,9 @@ def _listing(
     students' index (the run's rows found per student), for placed or unplaced students too.
     `from_school`: the students of one school (a filter), read by their school's index and
     sorted: a school's students are few, and reading the round in name order to find them is
-    not."""
+    not. On PostgreSQL (`dialect`), whose planner has statistics, a sort on the school keeps
+    the round's condition on the students indexable: hidden, it made PostgreSQL scan every
+    student for each school rather than reach a school's students by their school's index."""
     placement: dict[str, Any] = {
         "status": Assignment.status,
         "opportunity": Opportunity.external_id,
@@ -805,7 +808,9 @@ def _listing(
         driven.append(Student.round_id == round_id)
     # Which of the run's or the round's own conditions an index must not serve (see above).
     unindex_run = drive is not None or by_student or from_school
-    unindex_round = (drive is not None and kind == "all") or from_school
+    unindex_round = (
+        drive is not None and kind == "all" and not (drive == "school" and dialect == "postgresql")
+    ) or from_school
 
     def own(column: Any) -> Any:
         is_round = column is Student.round_id
@@ -1037,6 +1042,7 @@ def assignments_page(
             drive=phase.key if drives else None,
             by_student=by_student and not from_school and not _selective(f),
             from_school=from_school,
+            dialect=dialect,
         )
         key = None if phase.key is None else _key_column(phase.key)
         if phase.key_null is not None:
