@@ -107,6 +107,7 @@ from scheduler.problems import opportunity_rows, student_problem
 from solver.eligibility import REASONS, compute_eligibility
 from solver.instance import Instance
 from solver.problem import MODES
+from solver.rules import opportunity_capacity
 
 __all__ = [
     "MAX_PAGE",
@@ -1446,6 +1447,7 @@ def move_targets(
     ).one_or_none()
     refused: Counter[str] = Counter()
     allowed: list[tuple[Any, str, int, int]] = []  # opportunity row, slot id, mode, minutes
+    capacity: dict[int, int] = {}  # H2 places of each allowed opportunity, by the solver's rule
     if opportunities:
         problem = student_problem(session, rnd, student, opportunities, ranked=set(ranks))
         inst = Instance(problem)
@@ -1457,7 +1459,10 @@ def move_targets(
         for k in range(elig.size):
             sl = inst.slots[int(elig.slot[k])]
             opp = problem.opportunities[int(inst.slot_opp[int(elig.slot[k])])]
-            allowed.append((by_ext[opp.id], sl.id, int(elig.mode[k]), int(elig.minutes[k])))
+            row = by_ext[opp.id]
+            allowed.append((row, sl.id, int(elig.mode[k]), int(elig.minutes[k])))
+            if row.id not in capacity:
+                capacity[row.id] = opportunity_capacity(opp)
     opp_ids = sorted({o.id for o, *_ in allowed})
     s_ = Slot.__table__.c
     slots = (
@@ -1503,8 +1508,9 @@ def move_targets(
     own_pins = session.execute(
         select(Pin.opportunity_id, Pin.slot_id, Pin.mentor_id).where(Pin.student_id == sid)
     ).all()
+    reachable = set(opp_ids)
     mentor_free = _free_workplace_mentors(
-        session, rnd, the_run, sid, [o for o in opportunities if o.id in set(opp_ids)], own_pins
+        session, rnd, the_run, sid, [o for o in opportunities if o.id in reachable], own_pins
     )
     employers: dict[int, tuple[str, str]] = {}
     if allowed:
@@ -1514,12 +1520,6 @@ def move_targets(
             )
         ):
             employers[e_id] = (e_ext, e_name)
-    capacity = {
-        o.id: o.capacity
-        if o.capacity is not None
-        else sum(s.capacity for s in slots.values() if s.opportunity_id == o.id)
-        for o, *_ in allowed
-    }
     targets = []
     for o, slot_ext, mode, minutes in allowed:
         row = slots[slot_ext]
