@@ -34,8 +34,9 @@ without touching the database again. The queries:
   `lookup`) for an id the round does not have. A link holder is told `NotAllowed` both for rows
   not theirs and for unknown ids, so a link cannot probe which ids exist.
 
-Indexes that these need at 100,000 students are declared on the models (migration 0006);
-`bench/queries.py` measures every query at 5,000 and 100,000 students (`bench/QUERIES.md`).
+Indexes that these need at 100,000 students are declared on the models (migrations 0006 and
+0009; 0009 also keeps statistics for PostgreSQL's planner and the run's reason counts);
+`bench/queries.py` measures every query at 100,000 students (`bench/QUERIES.md`).
 """
 
 from __future__ import annotations
