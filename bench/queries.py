@@ -1,15 +1,21 @@
 """How fast the read queries of the pages are on a big round, and how many SQL statements each.
 
     python -m bench.queries --students 100000 --seed 1 [--repeat 20] [--database-url URL]
-        [--time-limit 60] [--json FILE] [--keep] [--reuse SQLITE_FILE]
+        [--time-limit 60] [--json FILE] [--keep] [--reuse SQLITE_FILE_OR_SCHEMA]
 
 The round is set up exactly as `bench/moves.py` sets it up (its `database` and `set_up`:
 `generate_round(students, seed=seed)`, `import_round`, `solver.solve`, `store_solution`,
 `choose_run`), in a temporary SQLite file or a new PostgreSQL schema (ANALYZEd). For the run
 comparison a second run is stored: the chosen run's solution (`solution_from_run`) with every
-hundredth placed student unplaced. `--keep` leaves the SQLite file in place and prints its
-path; `--reuse FILE` measures such a file again without the set-up (it is migrated to the
-current head first, so new indexes are built).
+hundredth placed student unplaced. `--keep` leaves the SQLite file (the PostgreSQL schema) in
+place and prints its path (name); `--reuse FILE` (`--reuse SCHEMA --database-url URL`) measures
+it again without the set-up (it is migrated to the current head first, so new indexes are
+built). On PostgreSQL every table is then VACUUM ANALYZEd, as autovacuum would after the
+import (statistics, and the visibility map that index-only scans need).
+
+`unplaced_reasons` has two rows: counted (each call's session is not committed, so each counts
+the stored reasons again, as the first view after a change of the run does) and kept (counted
+once in a committed session, then read from the run).
 
 Every query of `scheduler.queries` is then called `--repeat` times with `actor=None` (the
 system: its access check runs no statement; a user's adds one), each call in a session of its
@@ -41,7 +47,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, make_url, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bench.machine import machine
@@ -217,9 +223,23 @@ class Bench:
             "counts, runs, metrics",
             lambda s, r: q.round_dashboard(s, r, None),
         )
+        # Counted: the kept counts cleared (committed), then each call's session is not
+        # committed, so each counts again, as the first view after a run is stored or edited
+        # does. Kept: counted once and committed first.
+        with self.factory() as session, session.begin():
+            session.execute(
+                update(SolveRun).where(SolveRun.round_id == rid).values(reason_counts=None)
+            )
         self.same(
             "unplaced_reasons",
-            "students by reason code",
+            "students by reason code, counted (first view after a change)",
+            lambda s, r: q.unplaced_reasons(s, r, None),
+        )
+        with self.factory() as session, session.begin():
+            q.unplaced_reasons(session, session.get_one(Round, rid), None)
+        self.same(
+            "unplaced_reasons",
+            "students by reason code, kept on the run",
             lambda s, r: q.unplaced_reasons(s, r, None),
         )
         for sort in q.SORTS:
@@ -304,14 +324,23 @@ def _find_call(external_id: str) -> Call:
 
 
 @contextmanager
-def _reused(path: Path) -> Iterator[tuple[Engine, str]]:
-    """A SQLite file kept by an earlier `--keep` run, migrated to the current head."""
-    import sqlite3
+def _reused(kept: str, database_url: str | None) -> Iterator[tuple[Engine, str]]:
+    """A database kept by an earlier `--keep` run, migrated to the current head: a SQLite
+    file, or (with `database_url`) a PostgreSQL schema."""
+    if database_url is None:
+        import sqlite3
 
-    engine = make_engine(f"sqlite:///{path}")
+        engine = make_engine(f"sqlite:///{kept}")
+        where = f"SQLite {sqlite3.sqlite_version}, file {kept} (reused)"
+    else:
+        engine = make_engine(database_url, connect_args={"options": f"-c search_path={kept}"})
+        with engine.connect() as conn:
+            server = conn.execute(text("SHOW server_version")).scalar_one()
+        shown = make_url(database_url).render_as_string(hide_password=True)
+        where = f"PostgreSQL {server}, {shown}, schema {kept} (reused)"
     try:
         upgrade(engine)
-        yield engine, f"SQLite {sqlite3.sqlite_version}, file {path} (reused)"
+        yield engine, where
     finally:
         engine.dispose()
 
@@ -324,12 +353,12 @@ def run(
     database_url: str | None = None,
     time_limit: float = 60.0,
     keep: bool = False,
-    reuse: Path | None = None,
+    reuse: str | None = None,
 ) -> dict[str, Any]:
     """The whole benchmark; the results as a dict (see `report`)."""
     git = _git()
     setup: dict[str, Any] = {}
-    source = _reused(reuse) if reuse is not None else database(database_url, keep)
+    source = _reused(reuse, database_url) if reuse is not None else database(database_url, keep)
     with source as (engine, where):
         factory = make_session_factory(engine)
         if reuse is None:
@@ -359,9 +388,13 @@ def run(
                     or 0
                 )
         if engine.dialect.name == "postgresql":
-            with engine.begin() as conn:
+            # What autovacuum does after a bulk insert (it is off on the benchmark's server):
+            # statistics for the planner, and the visibility map that lets counts and joins
+            # read an index without the table (index-only scans).
+            with engine.connect() as conn:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
                 for table in Base.metadata.sorted_tables:
-                    conn.execute(text(f'ANALYZE "{table.name}"'))
+                    conn.execute(text(f'VACUUM ANALYZE "{table.name}"'))
         statements = Statements(engine)
         bench = Bench(factory, statements, round_id, run_b, repeat, seed)
         gc.collect()
@@ -374,6 +407,8 @@ def run(
         load.append(os.getloadavg()[0])
         if keep and engine.dialect.name == "sqlite":
             print(f"kept: {engine.url.database}", file=sys.stderr)
+        elif keep and reuse is None:
+            print(f"kept: schema {where.split('schema ')[-1]}", file=sys.stderr)
     return {
         "students": students,
         "seed": seed,
@@ -427,7 +462,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=60.0)
     parser.add_argument("--json", type=Path, help="Write the whole result here.")
     parser.add_argument("--keep", action="store_true", help="Keep the database afterwards.")
-    parser.add_argument("--reuse", type=Path, help="A SQLite file kept by --keep: no set-up.")
+    parser.add_argument(
+        "--reuse",
+        help="A SQLite file (or with --database-url a schema) kept by --keep: no set-up.",
+    )
     args = parser.parse_args(argv)
     result = run(
         args.students,

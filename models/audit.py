@@ -25,8 +25,11 @@ class AuditEvent(Base):
 
     __tablename__ = "audit_events"
     # The audit page lists a program's latest events first; this index serves that and the
-    # program_id foreign key.
-    __table_args__ = (Index(None, "program_id", "at"),)
+    # program_id foreign key. A student's story reads the events about one target of a round.
+    __table_args__ = (
+        Index(None, "program_id", "at"),
+        Index(None, "round_id", "target_type", "target_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     program_id: Mapped[int] = mapped_column(ForeignKey("programs.id", ondelete="CASCADE"))

@@ -101,6 +101,11 @@ class SolveRun(Base):
     # The exact sum of the assignments' travel minutes, kept with each edit: the metrics' mean
     # is rounded, and recounting it reads every assignment of the run.
     travel_minutes_total: Mapped[int | None]
+    # How many unplaced students have each reason code (`scheduler.queries.unplaced_reasons`),
+    # with the key of the state it was counted in (`{"key": ..., "counts": [[code, n]...]}`):
+    # counting 60,000 stored reason lists takes half a second, so a dashboard counts once per
+    # change of the run, not once per view.
+    reason_counts: Mapped[dict[str, Any] | None] = mapped_column(json_column_type(nullable=True))
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
     # Written every few seconds by the worker solving the run: a run whose heartbeat stops

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from models import (
     Assignment,
     AssignmentStatus,
+    Employer,
     Membership,
     Mentor,
     Mentorship,
@@ -59,6 +60,7 @@ __all__ = [
     "program_role",
     "readable_programs",
     "require_edit",
+    "require_employer",
     "require_opportunity",
     "require_read",
     "require_staff",
@@ -188,7 +190,10 @@ def _visible(rnd: Round) -> list[ColumnElement[bool]]:
 
 
 def _in_round(
-    session: Session, rnd: Round, model: type[Student] | type[Opportunity], row_id: int
+    session: Session,
+    rnd: Round,
+    model: type[Student] | type[Opportunity] | type[Employer],
+    row_id: int,
 ) -> None:
     """Refuse an id of a row of another round (or of none): staff were checked for this
     round's program only. One query."""
@@ -284,3 +289,16 @@ def require_opportunity(session: Session, rnd: Round, actor: Actor, opportunity_
         raise NotAllowed(
             f"access: this {actor.kind}'s link does not show opportunity {opportunity_id}"
         )
+
+
+def require_employer(session: Session, rnd: Round, actor: Actor, employer_id: int) -> None:
+    """May `actor` see this employer of the round (its opportunities, slots, and the students
+    placed with it)? Staff of the program (an employer of another round is refused, one query);
+    the employer's own link; no other link (a student's or a mentor's link is refused even for
+    the employer they are placed with or work for: they see their own rows only)."""
+    require_read(session, rnd, actor)
+    if not isinstance(actor, LinkHolder):
+        _in_round(session, rnd, Employer, employer_id)
+        return
+    if actor.kind != "employer" or actor.row_id != employer_id:
+        raise NotAllowed(f"access: this {actor.kind}'s link does not show employer {employer_id}")

@@ -58,11 +58,12 @@ from models import (
     User,
 )
 from scheduler.actions import RULE_OF_CODE
+from scheduler.explain import explain, pair_facts
 from scheduler.rounds import chunks, export_round
 from solver import Problem, load_problem
-from solver.eligibility import pair_trip, refusal_codes
+from solver.eligibility import refusal_codes
 from solver.instance import Instance
-from solver.problem import DAYS, age_on, parse_time
+from solver.problem import DAYS, parse_time
 from solver.problem import Mentor as SMentor
 from solver.problem import Opportunity as SOpportunity
 from solver.problem import Slot as SSlot
@@ -483,48 +484,9 @@ class _Check:
             self.explain(item, code, si, oi, sl)
 
     def explain(self, item: _Item, code: str, si: int, oi: int, sl: int | None) -> None:
-        """A reason code in a coordinator's words, with the numbers that decided it."""
-        st, op = self.p.students[si], self.p.opportunities[oi]
-        age = age_on(st.birth_date, self.p.round.start_date)
-        words: str
-        if code == "no_cluster_match":
-            words = (
-                f"cluster {op.cluster} is not among the student's clusters"
-                f" {sorted(st.clusters)} and the student did not rank the opportunity"
-            )
-        elif code == "too_young":
-            least = max(op.min_age or 0, 0 if op.kind == "job_shadow" else 14)
-            words = f"the student is {age}, under {least}"
-        elif code == "grade":
-            words = f"grade {st.grade} is under the opportunity's min_grade {op.min_grade}"
-        elif code == "missing_credential":
-            missing = sorted(set(op.required_credentials) - set(st.credentials))
-            words = f"the student lacks required credential{'s' if len(missing) > 1 else ''}"
-            words += " " + ", ".join(missing)
-        elif code == "not_accepted":
-            words = "the opportunity's accepts list does not name the student"
-        elif code == "hazardous_minor":
-            words = f"hazardous work at age {age} (allowed under 18 only from 16 in an"
-            words += " apprenticeship or co-op)"
-        elif code == "forbidden":
-            words = "the pair is forbidden"
-        elif code == "no_transport_mode":
-            words = f"none of the student's travel modes {list(st.travel_modes)} can make the trip"
-        elif code == "commute_too_long":
-            trip = pair_trip(self.inst, si, oi)
-            took = f"{trip[1]} min by {trip[0]}" if trip is not None else "the commute"
-            words = f"{took} is over the student's max_commute_minutes {st.max_commute_minutes:g}"
-        elif code == "schedule_conflict":
-            words = "a shift overlaps a busy block of the student once travel both ways is added"
-        elif code == "over_weekly_hours":
-            words = "the slot's weekly hours exceed the student's max_weekly_hours"
-            words += f" {st.max_weekly_hours:g}"
-        elif code == "child_labour_hours":
-            words = f"at age {age} the slot is outside the hours allowed under 16 (FLSA)"
-        elif code == "capacity_taken":
-            words = "the opportunity has no slot"
-        else:
-            words = code
+        """A reason code in the words every page uses (`scheduler.explain`), with the numbers
+        of this pair that decided it."""
+        words = explain(code, facts=pair_facts(self.inst, si, oi, sl)).rstrip(".")
         item.add(RULE_OF_CODE.get(code, "H3"), words)
 
     # H8 ---------------------------------------------------------------------------------------

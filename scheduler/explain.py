@@ -8,10 +8,13 @@ knows them, the facts of one pair (`Facts`: travel minutes and mode, the limit i
 seats and who holds them), into a sentence addressed to the student ("you"); a short `label`
 per code for table columns; and a `glossary` of every code for the command line and the docs.
 
-Pages, exports and the CLI summary all call `explain`/`label`, so a code reads the same
-everywhere. Sentences never name other students: the solver's `capacity_taken` detail lists
-the ids of the students holding the seats, which a coordinator may see (it stays in the stored
-reasons) but a student must not, so only counts and the facts given here are put in words.
+Pages, exports, the CLI summary, the actions' refusals and the import's breaks all call
+`explain`/`label`, so a code reads the same everywhere; `pair_facts` reads the facts of one
+pair off the solver's `Instance` (by the solver's own rule functions), for the actions and the
+import checks that judge a pair there. Sentences never name other students: the solver's
+`capacity_taken` detail lists the ids of the students holding the seats, which a coordinator
+may see (it stays in the stored reasons) but a student must not, so only counts and the facts
+given here are put in words.
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
+
+from solver.eligibility import pair_trip
+from solver.instance import Instance
+from solver.rules import age_of, old_enough, slot_weekly_minutes
 
 __all__ = [
     "CODES",
@@ -28,6 +35,7 @@ __all__ = [
     "explain_reasons",
     "glossary",
     "label",
+    "pair_facts",
 ]
 
 
@@ -294,10 +302,11 @@ def _sentence(code: str, count: int | None, detail: str | None, facts: Facts | N
             )
         return f"{where} {verb('asks', 'ask')} for more hours a week than you may work."
     if code == "child_labour_hours":
-        return (
+        said = (
             f"{where} {verb('has', 'have')} shifts outside the hours the law allows for"
-            " students under 16."
+            " students under 16"
         )
+        return said + (f"; you are {f.age}." if f.age is not None else ".")
     if code == "no_mentor":
         return (
             f"{where} you could take {verb('needs', 'need')} a workplace mentor, and every"
@@ -352,4 +361,34 @@ def explain_reasons(
             facts=None if facts is None else facts.get(str(r["code"])),
         )
         for r in reasons
+    )
+
+
+def pair_facts(inst: Instance, student: int, opportunity: int, slot: int | None = None) -> Facts:
+    """The facts of one pair of the solver's `Instance` (student, opportunity and slot by their
+    indexes there; `slot` None: every slot of the opportunity), for `explain`: the fastest
+    usable trip, the student's limits, age and grade, the opportunity's title, least age,
+    grade and missing credentials, and the weekly hours of the slot (without one: of the
+    opportunity's lightest slot; no slot at all: `seats` 0). Read through the solver's rule
+    functions, so a number said is the number the rule decided on."""
+    p = inst.problem
+    st, op = p.students[student], p.opportunities[opportunity]
+    trip = pair_trip(inst, student, opportunity)
+    slots = [inst.slots[slot]] if slot is not None else list(op.slots)
+    # The least age `old_enough` lets in: its own test, not a second copy of the rule.
+    least = next(age for age in range(200) if old_enough(age, op))
+    return Facts(
+        opportunity=op.title,
+        travel_mode=None if trip is None else trip[0],
+        travel_minutes=None if trip is None else trip[1],
+        max_commute_minutes=st.max_commute_minutes,
+        weekly_hours=min(slot_weekly_minutes(sl) for sl in slots) / 60 if slots else None,
+        max_weekly_hours=st.max_weekly_hours,
+        age=age_of(st, p.round),
+        min_age=least,
+        grade=st.grade,
+        min_grade=op.min_grade,
+        missing_credentials=tuple(c for c in op.required_credentials if c not in st.credentials),
+        cluster=op.cluster,
+        seats=None if op.slots else 0,
     )

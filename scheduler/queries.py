@@ -34,8 +34,9 @@ without touching the database again. The queries:
   `lookup`) for an id the round does not have. A link holder is told `NotAllowed` both for rows
   not theirs and for unknown ids, so a link cannot probe which ids exist.
 
-Indexes that these need at 100,000 students are declared on the models (migration 0006);
-`bench/queries.py` measures every query at 5,000 and 100,000 students (`bench/QUERIES.md`).
+Indexes that these need at 100,000 students are declared on the models (migrations 0006 and
+0009; 0009 also keeps statistics for PostgreSQL's planner and the run's reason counts);
+`bench/queries.py` measures every query at 100,000 students (`bench/QUERIES.md`).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ from sqlalchemy import (
     true,
     tuple_,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session, aliased
 
 from models import (
@@ -80,6 +82,7 @@ from models import (
     Preference,
     Round,
     RoundStatus,
+    RunStatus,
     School,
     Slot,
     SolveRun,
@@ -92,6 +95,7 @@ from scheduler.access import (
     VISIBLE_STATUSES,
     Actor,
     LinkHolder,
+    require_employer,
     require_opportunity,
     require_read,
     require_staff,
@@ -99,12 +103,12 @@ from scheduler.access import (
 )
 from scheduler.errors import ActionRefused, NotAllowed
 
-# A private building block of the actions (the one-student problem their checks use): the
-# rules must not be written twice. It should become public when the actions are split.
-from scheduler.problems import student_problem
+# The one-student problem the actions' checks use: the rules must not be written twice.
+from scheduler.problems import opportunity_rows, student_problem
 from solver.eligibility import REASONS, compute_eligibility
 from solver.instance import Instance
 from solver.problem import MODES
+from solver.rules import opportunity_capacity
 
 __all__ = [
     "MAX_PAGE",
@@ -230,12 +234,15 @@ def _run_of(session: Session, rnd: Round, run: SolveRun | None) -> SolveRun | No
     return session.get_one(SolveRun, rnd.chosen_run_id)
 
 
-def _json_holds(column: Any, value: str) -> ColumnElement[bool]:
-    """The JSON list of strings in `column` holds `value`: its text contains the value as a
-    JSON string (quotes included, so "it" does not match "it-support"). Portable, and exact
-    for a list of strings; LIKE's wildcards in the value are escaped."""
-    needle = json.dumps(value)
-    return cast(column, Text).contains(needle, autoescape=True)
+def _json_holds(column: Any, value: str, dialect: str) -> ColumnElement[bool]:
+    """The JSON list of strings in `column` holds `value`. PostgreSQL: `column::jsonb @>
+    '["value"]'`, the expression migration 0009 keeps statistics on (the planner then knows
+    how many students match). Elsewhere: the column's text contains the value as a JSON
+    string (quotes included, so "it" does not match "it-support"), exact for a list of
+    strings; LIKE's wildcards in the value are escaped."""
+    if dialect == "postgresql":
+        return cast(column, JSONB).op("@>")(cast(literal(json.dumps([value])), JSONB))
+    return cast(column, Text).contains(json.dumps(value), autoescape=True)
 
 
 # --- Lookups -------------------------------------------------------------------------------------
@@ -269,9 +276,9 @@ def _find(session: Session, rnd: Round, model: type[_Row], external_id: str, act
             require_opportunity(session, rnd, actor, row.id)
         elif isinstance(row, Slot):
             require_opportunity(session, rnd, actor, row.opportunity_id)
-        elif (isinstance(row, Employer) and actor.kind == "employer") or (
-            isinstance(row, Mentor) and actor.kind == "mentor"
-        ):
+        elif isinstance(row, Employer):
+            require_employer(session, rnd, actor, row.id)
+        elif isinstance(row, Mentor) and actor.kind == "mentor":
             if row.id != actor.row_id:
                 raise refused
         else:
@@ -497,13 +504,48 @@ def unplaced_reasons(
     session: Session, rnd: Round, actor: Actor, *, run: SolveRun | None = None
 ) -> tuple[ReasonCount, ...]:
     """How many of the run's unplaced students (the chosen run unless `run`) have each reason
-    code, most students first. Counted by the database inside the stored JSON (the reasons of
-    60,000 unplaced students are too many to send to Python for a count). Staff only; two
-    statements."""
+    code, most students first. Staff only.
+
+    Counting is done by the database inside the stored JSON (the reasons of 60,000 unplaced
+    students are too many to send to Python), half a second at 100,000 students; so the
+    counts of a finished run are kept on it (`SolveRun.reason_counts`, in the caller's
+    session: its commit keeps them) with the key of the state they were counted in
+    (`_reasons_key`), and counted again only when that key changes. Two statements when kept
+    (the run, the key), three when counted."""
     require_staff(session, rnd, actor)
     the_run = _run_of(session, rnd, run)
     if the_run is None:
         return ()
+    key = _reasons_key(session, rnd, the_run)
+    kept = the_run.reason_counts
+    if kept is not None and kept.get("key") == key:
+        counts = [(str(c), int(n)) for c, n in kept["counts"]]
+    else:
+        counts = _count_reasons(session, the_run)
+        if the_run.status == RunStatus.succeeded:
+            # A run is written whole before it succeeds (`store_solution`, then the status in
+            # the same transaction): the counts of an unfinished run are never kept.
+            the_run.reason_counts = {"key": key, "counts": [list(c) for c in counts]}
+    return tuple(ReasonCount(code=c, label=ex.label(c), students=n) for c, n in counts)
+
+
+def _reasons_key(session: Session, rnd: Round, run: SolveRun) -> dict[str, Any]:
+    """What the run's unplaced students and their reasons depend on once the run is stored:
+    the round's version (an import of an update), the round's latest audit event (every
+    manual action that unplaces, places or forbids is audited in its own transaction; a run's
+    `edited_at` alone would not do: it is set by the first edit only) and the run's first
+    edit. One statement (the audit events' round index)."""
+    latest = session.scalar(select(func.max(AuditEvent.id)).where(AuditEvent.round_id == rnd.id))
+    return {
+        "version": rnd.version,
+        "event": latest or 0,
+        "edited_at": None if run.edited_at is None else run.edited_at.isoformat(),
+    }
+
+
+def _count_reasons(session: Session, run: SolveRun) -> list[tuple[str, int]]:
+    """The run's reason codes and how many unplaced students have each, counted by the
+    database inside the stored JSON lists; most students first, then by code."""
     code: ColumnElement[Any]
     if session.get_bind().dialect.name == "postgresql":
         element = func.json_array_elements(Unplaced.reasons).table_valued("value")
@@ -515,13 +557,10 @@ def unplaced_reasons(
         select(code, func.count(Unplaced.id.distinct()))
         .select_from(Unplaced)
         .join(element, true())
-        .where(Unplaced.run_id == the_run.id)
+        .where(Unplaced.run_id == run.id)
         .group_by(code)
     ).all()
-    return tuple(
-        ReasonCount(code=str(c), label=ex.label(str(c)), students=n)
-        for c, n in sorted(rows, key=lambda r: (-r[1], str(r[0])))
-    )
+    return sorted(((str(c), int(n)) for c, n in rows), key=lambda r: (-r[1], r[0]))
 
 
 # --- A run's students, page by page --------------------------------------------------------------
@@ -709,6 +748,7 @@ def _listing(
     drive: str | None = None,
     by_student: bool = False,
     from_school: bool = False,
+    dialect: str = "sqlite",
 ) -> tuple[Select[Any], Any]:
     """The SELECT of one kind of rows of the run (placed, unplaced, or both), with the row's
     columns, and its student id column (the tie-breaker of every sort).
@@ -724,7 +764,9 @@ def _listing(
     students' index (the run's rows found per student), for placed or unplaced students too.
     `from_school`: the students of one school (a filter), read by their school's index and
     sorted: a school's students are few, and reading the round in name order to find them is
-    not."""
+    not. On PostgreSQL (`dialect`), whose planner has statistics, a sort on the school keeps
+    the round's condition on the students indexable: hidden, it made PostgreSQL scan every
+    student for each school rather than reach a school's students by their school's index."""
     placement: dict[str, Any] = {
         "status": Assignment.status,
         "opportunity": Opportunity.external_id,
@@ -768,7 +810,9 @@ def _listing(
         driven.append(Student.round_id == round_id)
     # Which of the run's or the round's own conditions an index must not serve (see above).
     unindex_run = drive is not None or by_student or from_school
-    unindex_round = (drive is not None and kind == "all") or from_school
+    unindex_round = (
+        drive is not None and kind == "all" and not (drive == "school" and dialect == "postgresql")
+    ) or from_school
 
     def own(column: Any) -> Any:
         is_round = column is Student.round_id
@@ -821,7 +865,9 @@ def _listing(
 _LAST_CHAR: Final = "\U0010ffff"
 
 
-def _filters(kind: Kind, f: AssignmentFilter, round_id: int) -> list[ColumnElement[bool]] | None:
+def _filters(
+    kind: Kind, f: AssignmentFilter, round_id: int, dialect: str
+) -> list[ColumnElement[bool]] | None:
     """The filter's conditions on one kind of rows; None when no row of the kind can match.
 
     Ids are matched with their round (`School.round_id`...), so the round's unique index of
@@ -832,10 +878,10 @@ def _filters(kind: Kind, f: AssignmentFilter, round_id: int) -> list[ColumnEleme
     if f.school is not None:
         where += [School.round_id == round_id, School.external_id == f.school]
     if f.cluster is not None:
-        holds = _json_holds(Student.clusters, f.cluster)
+        holds = _json_holds(Student.clusters, f.cluster, dialect)
         where.append(or_(holds, Opportunity.cluster == f.cluster) if has_placement else holds)
     if f.group is not None:
-        where.append(_json_holds(Student.groups, f.group))
+        where.append(_json_holds(Student.groups, f.group, dialect))
     if f.search and f.search.strip():
         q = f.search.strip()
         if any(c.isdigit() for c in q):
@@ -966,6 +1012,7 @@ def assignments_page(
     if the_run is None or wanted == "none":
         return empty
     phases = _phases(sort, wanted)
+    dialect = session.get_bind().dialect.name
     start, after = 0, None
     if cursor is not None:
         payload = _decode(cursor, "this listing")
@@ -983,7 +1030,7 @@ def assignments_page(
     found: list[tuple[int, Any, Any]] = []  # (phase, key value, row)
     for ix in range(start, len(phases)):
         phase = phases[ix]
-        where = _filters(phase.kind, f, rnd.id)
+        where = _filters(phase.kind, f, rnd.id, dialect)
         if where is None:
             after = None
             continue
@@ -997,6 +1044,7 @@ def assignments_page(
             drive=phase.key if drives else None,
             by_student=by_student and not from_school and not _selective(f),
             from_school=from_school,
+            dialect=dialect,
         )
         key = None if phase.key is None else _key_column(phase.key)
         if phase.key_null is not None:
@@ -1386,13 +1434,8 @@ def move_targets(
         in_reach = or_(Opportunity.cluster.in_(student.clusters), in_reach)
     else:
         in_reach = true()
-    opportunities = list(
-        session.scalars(
-            select(Opportunity)
-            .where(Opportunity.round_id == rnd.id, in_reach)
-            .order_by(Opportunity.id)
-        )
-    )
+    # Columns, not ORM objects: a student's candidates are thousands at 100,000 students.
+    opportunities = opportunity_rows(session, Opportunity.round_id == rnd.id, in_reach)
     current = session.execute(
         select(
             Assignment.opportunity_id,
@@ -1404,7 +1447,8 @@ def move_targets(
         .where(Assignment.run_id == the_run.id, Assignment.student_id == sid)
     ).one_or_none()
     refused: Counter[str] = Counter()
-    allowed: list[tuple[Opportunity, str, int, int]] = []  # opportunity, slot id, mode, minutes
+    allowed: list[tuple[Any, str, int, int]] = []  # opportunity row, slot id, mode, minutes
+    capacity: dict[int, int] = {}  # H2 places of each allowed opportunity, by the solver's rule
     if opportunities:
         problem = student_problem(session, rnd, student, opportunities, ranked=set(ranks))
         inst = Instance(problem)
@@ -1416,12 +1460,16 @@ def move_targets(
         for k in range(elig.size):
             sl = inst.slots[int(elig.slot[k])]
             opp = problem.opportunities[int(inst.slot_opp[int(elig.slot[k])])]
-            allowed.append((by_ext[opp.id], sl.id, int(elig.mode[k]), int(elig.minutes[k])))
+            row = by_ext[opp.id]
+            allowed.append((row, sl.id, int(elig.mode[k]), int(elig.minutes[k])))
+            if row.id not in capacity:
+                capacity[row.id] = opportunity_capacity(opp)
     opp_ids = sorted({o.id for o, *_ in allowed})
+    s_ = Slot.__table__.c
     slots = (
         {
             s.external_id: s
-            for s in session.scalars(select(Slot).where(Slot.opportunity_id.in_(opp_ids)))
+            for s in session.execute(select(*s_).where(s_.opportunity_id.in_(opp_ids)))
         }
         if opp_ids
         else {}
@@ -1461,8 +1509,9 @@ def move_targets(
     own_pins = session.execute(
         select(Pin.opportunity_id, Pin.slot_id, Pin.mentor_id).where(Pin.student_id == sid)
     ).all()
+    reachable = set(opp_ids)
     mentor_free = _free_workplace_mentors(
-        session, rnd, the_run, sid, [o for o in opportunities if o.id in set(opp_ids)], own_pins
+        session, rnd, the_run, sid, [o for o in opportunities if o.id in reachable], own_pins
     )
     employers: dict[int, tuple[str, str]] = {}
     if allowed:
@@ -1472,12 +1521,6 @@ def move_targets(
             )
         ):
             employers[e_id] = (e_ext, e_name)
-    capacity = {
-        o.id: o.capacity
-        if o.capacity is not None
-        else sum(s.capacity for s in slots.values() if s.opportunity_id == o.id)
-        for o, *_ in allowed
-    }
     targets = []
     for o, slot_ext, mode, minutes in allowed:
         row = slots[slot_ext]
@@ -1545,7 +1588,7 @@ def _free_workplace_mentors(
     rnd: Round,
     run: SolveRun,
     sid: int,
-    opportunities: Sequence[Opportunity],
+    opportunities: Sequence[Any],
     own_pins: Sequence[Any],
 ) -> dict[int, bool]:
     """For each opportunity that requires a mentor: whether a workplace mentor that fits (H8:
@@ -1658,17 +1701,9 @@ class EmployerView:
 def employer_view(session: Session, rnd: Round, employer: Employer, actor: Actor) -> EmployerView:
     """The employer's opportunities (slots, seats taken) and the students placed with it in
     the chosen run. Staff see every placement; the employer's own link sees those published to
-    it (published, confirmed, declined); any other link is refused. Four statements."""
-    require_read(session, rnd, actor)
-    if employer.round_id != rnd.id:
-        raise NotAllowed(
-            f"access: employer {employer.external_id!r} belongs to another round,"
-            f" not {rnd.external_id!r}"
-        )
-    if isinstance(actor, LinkHolder) and (actor.kind != "employer" or actor.row_id != employer.id):
-        raise NotAllowed(
-            f"access: this {actor.kind}'s link does not show employer {employer.external_id!r}"
-        )
+    it (published, confirmed, declined); any other link is refused (`access.require_employer`).
+    Four statements besides the access check (staff: one, the employer's round)."""
+    require_employer(session, rnd, actor, employer.id)
     staff = _is_staff(actor)
     opportunities = list(
         session.scalars(

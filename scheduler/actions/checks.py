@@ -28,6 +28,7 @@ from scheduler.actions.audit import employer_ext_of, ext_of, where_of
 from scheduler.actions.edits import pin_holds
 from scheduler.actions.locks import lock_capacity, lock_mentors
 from scheduler.errors import ActionRefused, MoveRefused, PinRefused
+from scheduler.explain import explain, pair_facts
 from scheduler.problems import mentor_objects, student_problem
 from solver.eligibility import pair_trip, refusal_codes
 from solver.instance import Instance
@@ -140,43 +141,11 @@ def pair_refusals(
     return pair_of(session, rnd, student, opportunity).refusals(slot)
 
 
-def _explain(code: str, pair: Pair, opportunity: Opportunity) -> str:
-    """A coordinator's reading of one reason code, with the numbers that decided it."""
-    st, inst = pair.student, pair.inst
-    age = int(inst.age[0])
-    if code == "no_cluster_match":
-        return (
-            f"cluster {opportunity.cluster} is not among the student's clusters"
-            f" {sorted(st.clusters)} and the student did not rank the opportunity"
-        )
-    if code == "too_young":
-        least = max(opportunity.min_age or 0, 0 if str(opportunity.kind) == "job_shadow" else 14)
-        return f"age {age} is under {least}"
-    if code == "grade":
-        return f"grade {st.grade} is under min_grade {opportunity.min_grade}"
-    if code == "missing_credential":
-        missing = sorted(set(opportunity.required_credentials) - set(st.credentials))
-        return f"missing credentials {missing}"
-    if code == "not_accepted":
-        return "the opportunity's accepts list does not name the student"
-    if code == "hazardous_minor":
-        return f"hazardous work at age {age} (exempt only from 16 in an apprenticeship or co-op)"
-    if code == "forbidden":
-        return "the pair is forbidden"
-    if code == "no_transport_mode":
-        return f"none of the student's travel modes {list(st.travel_modes)} can make the trip"
-    if code == "commute_too_long" and pair.trip is not None:
-        mode, minutes = pair.trip
-        return f"{minutes} min by {mode}, over max_commute_minutes {st.max_commute_minutes:g}"
-    if code == "schedule_conflict":
-        return "a shift overlaps a busy block of the student once travel both ways is added"
-    if code == "over_weekly_hours":
-        return f"the slot's weekly hours exceed max_weekly_hours {st.max_weekly_hours:g}"
-    if code == "child_labour_hours":
-        return f"at age {age}, outside the hours allowed under 16 (FLSA)"
-    if code == "capacity_taken":
-        return "the opportunity has no slot"
-    return code
+def _explain(code: str, pair: Pair, slot: Slot | None) -> str:
+    """One reason code in the words every page uses (`scheduler.explain`), with the numbers
+    of this pair (at `slot`, or at every slot) that decided it."""
+    slot_ix = None if slot is None else pair.inst.slot_ix[slot.external_id]
+    return explain(code, facts=pair_facts(pair.inst, 0, 0, slot_ix)).rstrip(".")
 
 
 def refuse_pair(
@@ -193,9 +162,7 @@ def refuse_pair(
     where = f"opportunity {opportunity.external_id}" + (
         f" slot {slot.external_id}" if slot is not None else ""
     )
-    reasons = "; ".join(
-        f"{RULE_OF_CODE[c]} {c} ({_explain(c, pair, opportunity)})" for c in ordered
-    )
+    reasons = "; ".join(f"{RULE_OF_CODE[c]} {c} ({_explain(c, pair, slot)})" for c in ordered)
     message = f"{rule}: student {student.external_id} cannot take {where}: {reasons}"
     return error(rule, message, codes=ordered)
 

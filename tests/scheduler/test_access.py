@@ -367,3 +367,46 @@ def test_rows_of_another_round_are_refused_even_to_staff(
     for row in rows:
         with pytest.raises(NotAllowed, match="belongs to another round, not 'r1'"):
             access.same_round(rnd, _st(session, rnd, "s1"), row)
+
+
+def _sees_employer(session: Session, rnd: Round, actor: access.Actor, opp: str) -> bool:
+    return _sees(access.require_employer, session, rnd, actor, _employer_id(session, rnd, opp))
+
+
+def test_an_employer_is_seen_by_staff_and_its_own_link_only(
+    session: Session, program: Program, rnd: Round
+) -> None:
+    """access: an employer is seen by the system and any member of the program (a viewer
+    too) and by its own link; another employer's link, a student's (even one placed with it)
+    and a mentor's (even its own workplace mentor) are refused."""
+    viewer = _user(session, "v@example.org", program, Role.viewer)
+    for actor in (None, viewer):
+        assert _sees_employer(session, rnd, actor, "o1")
+        assert _sees_employer(session, rnd, actor, "o2")
+    emp1 = _link(session, rnd, "employer", "o1")
+    assert _sees_employer(session, rnd, emp1, "o1")
+    assert not _sees_employer(session, rnd, emp1, "o2")
+    # s1 is visibly placed with emp1, m1 is emp1's workplace mentor: still refused.
+    for kind, ext in (("student", "s1"), ("mentor", "m1")):
+        link = _link(session, rnd, kind, ext)
+        with pytest.raises(NotAllowed, match=f"this {kind}'s link does not show employer"):
+            access.require_employer(session, rnd, link, _employer_id(session, rnd, "o1"))
+
+
+def test_an_employer_of_another_round_is_refused(
+    session: Session,
+    program: Program,
+    rnd: Round,
+    make_program: Callable[..., Program],
+) -> None:
+    """access: an employer id of another round is refused to staff, and to a link of this
+    round even if its own id were forged into it; an outsider of the program is refused."""
+    second = _setup(session, make_program(), _doc("r2"))
+    other = _employer_id(session, second, "o1")
+    coordinator = _user(session, "c@example.org", program, Role.coordinator)
+    for actor in (None, coordinator):
+        with pytest.raises(NotAllowed, match=r"employer .* belongs to another round"):
+            access.require_employer(session, rnd, actor, other)
+    assert not _sees_employer(session, second, _link(session, rnd, "employer", "o1"), "o1")
+    outsider = _user(session, "x@example.org", make_program(), Role.coordinator)
+    assert not _sees_employer(session, rnd, outsider, "o1")

@@ -4,11 +4,22 @@ sentences never name other students."""
 
 from __future__ import annotations
 
-import pytest
+import re
+from collections.abc import Callable
+from typing import Any
 
+import pytest
+from sqlalchemy.orm import Session
+
+from models import Program
 from scheduler import explain as ex
+from scheduler.errors import MoveRefused
 from scheduler.explain import Facts, explain
+from solver import load_problem
 from solver.eligibility import REASONS
+from solver.instance import Instance
+from tests.scheduler.test_actions import _move, _one_opp, _setup
+from tests.solver.factories import make_doc, opportunity, slot, student, weekly
 
 # The spec's list of codes (its "Solution" section), and what the solver adds to the per-pair
 # rules of eligibility.
@@ -236,3 +247,107 @@ def test_explain_reasons_keeps_the_stored_order_and_uses_facts_by_code() -> None
         "You are too young for 2 opportunities.",
         "Lab clashes with your classes once the 20-minute bike ride each way is counted.",
     )
+
+
+# --- The actions' refusals speak through explain -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "rule", "code", "said"),
+    [
+        # NEAR is a 10-minute walk from the school.
+        pytest.param(
+            {"s_max_commute_minutes": 9},
+            "H4",
+            "commute_too_long",
+            r"the 10-minute walk to .* is longer than your limit of 9 minutes",
+            id="H4-commute",
+        ),
+        pytest.param(
+            {"s_max_weekly_hours": 1.5},
+            "H6",
+            "over_weekly_hours",
+            r"asks for 2 hours a week; you may work 1\.5",
+            id="H6-hours",
+        ),
+        pytest.param(
+            {"o_min_age": 18}, "H3", "too_young", r"from age 18; you are \d+", id="H3-min-age"
+        ),
+        pytest.param(
+            {"s_birth_date": "2013-03-01"},
+            "H3",
+            "too_young",
+            r"from age 14; you are 1[0-3]",
+            id="H3-working-age",
+        ),
+        pytest.param(
+            {"o_min_grade": 12}, "H3", "grade", r"from grade 12; you are in grade 11", id="H3-grade"
+        ),
+        pytest.param(
+            {"o_required_credentials": ["osha10"]},
+            "H3",
+            "missing_credential",
+            r"requires osha10, which you do not hold",
+            id="H3-credential",
+        ),
+        pytest.param(
+            {
+                "s_birth_date": "2011-03-01",
+                "o_slots": [slot(id="a", blocks=[weekly("tue", "18:00", "20:00")])],
+            },
+            "H7",
+            "child_labour_hours",
+            r"allows for students under 16; you are 15",
+            id="H7-age",
+        ),
+    ],
+)
+def test_a_refused_move_names_the_rule_and_the_numbers(
+    session: Session,
+    make_program: Callable[..., Program],
+    overrides: dict[str, Any],
+    rule: str,
+    code: str,
+    said: str,
+) -> None:
+    """explain: a manual move refused by H3-H7 names the rule and code, and says the numbers
+    that decided it in the sentence `explain` gives the code with the pair's facts."""
+    rnd = _setup(session, make_program(), _one_opp(**overrides))
+    with pytest.raises(MoveRefused) as caught:
+        _move(session, rnd, "s1", "a", user=None)
+    message = str(caught.value)
+    assert message.startswith(f"{rule}: student s1 cannot take opportunity o1 slot a")
+    assert f"{rule} {code} (" in message
+    assert re.search(said, message, flags=re.IGNORECASE), message
+
+
+def test_pair_facts_read_the_pair_by_the_solvers_rules() -> None:
+    """explain: `pair_facts` gives the trip, limits, age, least age (the rule's own, 14 for
+    work), grade, missing credentials and the slot's weekly hours of a pair; an opportunity
+    without slots has no seats."""
+    doc = make_doc(
+        [student(id="s1", birth_date="2011-03-01", grade=10, max_weekly_hours=4)],
+        [
+            opportunity(
+                id="o1",
+                required_credentials=["cpr", "osha10"],
+                min_grade=11,
+                slots=[slot(id="a")],
+            ),
+            opportunity(id="o2", slots=[]),
+        ],
+        [],
+    )
+    inst = Instance(load_problem(doc))
+    facts = ex.pair_facts(inst, 0, 0, 0)
+    assert (facts.travel_mode, facts.travel_minutes) == ("walk", 10)
+    assert facts.age == 15
+    assert facts.min_age == 14
+    assert (facts.grade, facts.min_grade) == (10, 11)
+    assert facts.missing_credentials == ("cpr", "osha10")
+    assert (facts.weekly_hours, facts.max_weekly_hours) == (2, 4)
+    assert facts.seats is None
+    none = ex.pair_facts(inst, 0, 1)
+    assert none.seats == 0
+    assert none.weekly_hours is None
+    assert explain("capacity_taken", facts=none).endswith("offers no seats.")

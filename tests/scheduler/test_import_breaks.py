@@ -122,7 +122,7 @@ CASES: list[Any] = [
     ),
     pytest.param(
         {"students": _student_row("st-1", ",health,cpr,", ",health,,")},
-        ("st-1", "assignment", "H3", "lacks required credential cpr"),
+        ("st-1", "assignment", "H3", "requires cpr, which you do not hold yet"),
         id="H3-dropped-credential",
     ),
     pytest.param(
@@ -133,17 +133,17 @@ CASES: list[Any] = [
                 "op-2,em-2,Repair shadow,Job shadow,it,41.02",
             )
         },
-        ("st-2", "pin", "H4", "over the student's max_commute_minutes 60"),
+        ("st-2", "pin", "H4", "longer than your limit of 60 minutes"),
         id="H4-site-moved-too-far",
     ),
     pytest.param(
         {"schedules": TABLES["schedules"] + "st-1,thu,16:00,17:00\n"},
-        ("st-1", "assignment", "H5", "a shift overlaps a busy block"),
+        ("st-1", "assignment", "H5", "clashes with your classes once the"),
         id="H5-added-class-block",
     ),
     pytest.param(
         {"students": _student_row("st-1", ",yes,15,", ",yes,5,")},
-        ("st-1", "assignment", "H6", "weekly hours exceed the student's max_weekly_hours 5"),
+        ("st-1", "assignment", "H6", "asks for 6 hours a week; you may work 5"),
         id="H6-max-hours",
     ),
     pytest.param(
@@ -153,7 +153,7 @@ CASES: list[Any] = [
                 "slots", "op-1,sl-1,2,thu,,15:30,18:30", "op-1,sl-1,2,thu,,15:30,19:30"
             ).replace("op-1,sl-1,2,tue,,15:30,18:30", "op-1,sl-1,2,tue,,15:30,19:30"),
         },
-        ("st-1", "assignment", "H7", "at age 15 the slot is outside the hours allowed under 16"),
+        ("st-1", "assignment", "H7", "allows for students under 16; you are 15"),
         id="H7-age-and-hours",
     ),
     pytest.param(
@@ -299,7 +299,7 @@ def test_h9_unhooked_pin_that_breaks_more_is_one_break(
     assert len(pins) == 1
     assert pins[0].rule == "H3"
     assert pins[0].reason.startswith('H9 slot "sl-3" is not in new-slots.csv')
-    assert "H3 the student lacks required credential osha10" in pins[0].reason
+    assert "H3 Repair shadow requires osha10" in pins[0].reason
 
 
 def test_h9_deleted_pinned_opportunity_is_listed(

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from models import Employer, Mentor, Opportunity, Preference, Program, Round, Student
 from scheduler.generate import generate_round
-from scheduler.problems import mentor_objects, round_problem, student_problem
+from scheduler.problems import mentor_objects, opportunity_rows, round_problem, student_problem
 from scheduler.rounds import canonical, import_round
 from solver import load_problem
 from solver.problem import Problem
@@ -39,11 +39,14 @@ def test_the_student_problem_writes_rows_as_the_round_problem_does(
     session: Session, program: Program
 ) -> None:
     """problems: a student, the opportunities, their slots and employers read the same in the
-    one-student problem as in the whole round; accepts, preferences, travel and forbidden
-    pairs are the round's, reduced to this student; mentors read the same as objects."""
+    one-student problem (given ORM objects or `opportunity_rows`) as in the whole round;
+    accepts, preferences, travel and forbidden pairs are the round's, reduced to this student;
+    mentors read the same as objects."""
     round_id, full = _round(session, program, 200, seed=5)
     rnd = session.get_one(Round, round_id)
     opps = list(session.scalars(select(Opportunity).order_by(Opportunity.id)))
+    rows = opportunity_rows(session, Opportunity.round_id == round_id)
+    assert [r.id for r in rows] == [o.id for o in opps]
     mentors = list(session.scalars(select(Mentor).order_by(Mentor.id)))
     full_opps = {o.id: o for o in full.opportunities}
     full_mentors = {m.id: m for m in full.mentors}
@@ -53,6 +56,8 @@ def test_the_student_problem_writes_rows_as_the_round_problem_does(
             session.scalars(select(Preference.opportunity_id).where(Preference.student_id == st.id))
         )
         one = student_problem(session, rnd, st, opps, ranked=ranked)
+        # Columns or ORM objects, one mapping: the same problem.
+        assert student_problem(session, rnd, st, rows, ranked=ranked) == one
         (me,) = [s for s in full.students if s.id == st.external_id]
         (got,) = one.students
         assert replace(got, preferences=()) == replace(me, preferences=())

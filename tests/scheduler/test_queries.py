@@ -426,6 +426,82 @@ def test_dashboard_counts_match_the_stored_rows(session: Session, program: Progr
     assert [r.students for r in reasons] == sorted(codes.values(), reverse=True)
 
 
+def _reason_counts(session: Session, run_id: int) -> dict[str, int]:
+    """The run's unplaced students by reason code, counted here from the stored lists."""
+    codes: dict[str, int] = {}
+    for (raw,) in session.execute(select(Unplaced.reasons).where(Unplaced.run_id == run_id)):
+        for code in {r["code"] for r in raw}:
+            codes[code] = codes.get(code, 0) + 1
+    return codes
+
+
+def test_unplaced_reasons_are_kept_on_the_run_and_counted_again_after_each_edit(
+    session: Session, program: Program
+) -> None:
+    """unplaced_reasons: the counts are kept on the succeeded run and read from it while
+    nothing changes; every manual edit after the first (unplace, place, forbid: the run's
+    edited_at is set once) makes the next call count again, so the counts stay true."""
+    doc = make_doc(
+        [
+            student(id="s1", preferences=["o1"]),
+            student(id="s2", preferences=["o2"]),
+            student(id="s3", birth_date="2013-03-01"),
+        ],
+        [
+            opportunity(id="o1", slots=[slot(id="a")]),
+            opportunity(id="o2", employer="emp2", slots=[slot(id="b")]),
+        ],
+    )
+    rnd = _setup(session, program, doc)
+    run = session.get_one(SolveRun, rnd.chosen_run_id)
+    assert run.status == RunStatus.succeeded
+
+    def check() -> dict[str, int]:
+        got = {r.code: r.students for r in q.unplaced_reasons(session, rnd, None)}
+        assert got == _reason_counts(session, run.id)
+        assert run.reason_counts is not None
+        assert dict(map(tuple, run.reason_counts["counts"])) == got
+        return got
+
+    assert check() == {"too_young": 1}
+    # Kept: a view reads the run's counts, not the stored lists (tampered here to show it).
+    assert run.reason_counts is not None
+    run.reason_counts = {**run.reason_counts, "counts": [["too_young", 99]]}
+    assert [(r.code, r.students) for r in q.unplaced_reasons(session, rnd, None)] == [
+        ("too_young", 99)
+    ]
+    s1, s2 = _st(session, rnd, "s1"), _st(session, rnd, "s2")
+    held = session.scalars(
+        select(Assignment.slot_id).where(
+            Assignment.run_id == run.id, Assignment.student_id == s1.id
+        )
+    ).one()
+    actions.unplace(session, rnd, s1, user=None, unpin=True)
+    edited = run.edited_at
+    assert check() == {"too_young": 1, "capacity_taken": 1}
+    actions.place(session, rnd, s1, session.get_one(Slot, held), user=None, pin=False)
+    assert run.edited_at == edited
+    assert check() == {"too_young": 1}
+    actions.unplace(session, rnd, s2, user=None, unpin=True)
+    assert check() == {"too_young": 1, "capacity_taken": 1}
+    actions.forbid(session, rnd, s2, _opp(session, rnd, "o2"), user=None)
+    after_forbid = check()
+    assert after_forbid["forbidden"] == 1
+
+
+def test_unplaced_reasons_of_an_unfinished_run_are_not_kept(
+    session: Session, program: Program
+) -> None:
+    """unplaced_reasons: a run that has not succeeded (its rows may still be written) is
+    counted, never kept."""
+    rnd = _generated(session, program, 40)
+    run = session.get_one(SolveRun, rnd.chosen_run_id)
+    run.status = RunStatus.running
+    counts = q.unplaced_reasons(session, rnd, None, run=run)
+    assert {r.code: r.students for r in counts} == _reason_counts(session, run.id)
+    assert run.reason_counts is None
+
+
 # --- A student's story ---------------------------------------------------------------------------
 
 
