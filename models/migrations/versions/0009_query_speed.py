@@ -10,8 +10,7 @@ index). Statistics objects are not part of the models' metadata, so `alembic che
 nothing of them; SQLite needs none.
 
 Revision ID: 0009
-Revises: 0006 (for now: 0007 and 0008 are written on other branches; this one is to follow
-0008 when they are merged)
+Revises: 0008
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | Sequence[str] | None = "0006"
+down_revision: str | Sequence[str] | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
