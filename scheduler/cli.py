@@ -26,6 +26,7 @@ from models import Round, RoundStatus, SolveRun
 from models.solve import RunStatus
 from scheduler.actions import ActionRefused, choose_run, publish
 from scheduler.breaks import breaks_issues
+from scheduler.cli_round import add_commands
 from scheduler.cli_tables import tables
 from scheduler.db import (
     DEFAULT_PROGRAM,
@@ -745,6 +746,7 @@ def demo_cmd(students: int, seed: int, out: Path, gtfs: Path | None) -> None:
 
 
 main.add_command(tables)
+add_commands(main, round_group)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from scheduler.actions.audit import Outcome, record
 from scheduler.actions.locks import chosen_run, lock_round, usable_run
 from scheduler.errors import ActionRefused, NotAllowed
 from scheduler.jobs import create_run
+from scheduler.links import ensure_links
 
 # Statuses a re-chosen run takes over from the run it replaces (same student, same slot).
 _CARRIED: Final = (AssignmentStatus.published, AssignmentStatus.confirmed)
@@ -240,6 +241,7 @@ def publish(
     )
     rnd.status = RoundStatus.published
     session.flush()
+    ensure_links(session, rnd)  # every person's private link (feeds), made once
     after = {"status": str(rnd.status), "assignments": _status_counts(session, run.id)}
     return record(
         session,
