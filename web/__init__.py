@@ -27,7 +27,7 @@ from scheduler.links import development_key
 from web import db, logs
 from web.feeds import bp as feeds_bp
 
-__all__ = ["create_app"]
+__all__ = ["ConfigurationError", "create_app"]
 
 
 class ConfigurationError(RuntimeError):
