@@ -22,6 +22,7 @@ and the calendar rendered again; `modified_at` moves only when the bytes change.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -115,53 +116,50 @@ def calendar_round(rnd: Round) -> CalendarRound:
 # --- Rows -> RoundCalendarData -----------------------------------------------------------------
 
 
+@functools.cache
+def _people_statement(kind: str, scoped: bool) -> Select[*tuple[Any, ...]]:
+    """The persons of one kind: all of the round (`round_id`), or one (`row_id`). Built once:
+    a prepared statement's cache key is memoized, which a feed request would pay otherwise."""
+    if kind == "mentor":
+        workplace = aliased(Employer)
+        stmt: Select[*tuple[Any, ...]] = (
+            select(Mentor.external_id, Mentor.name, workplace.external_id)
+            .outerjoin(workplace, workplace.id == Mentor.employer_id)
+            .where(Mentor.round_id == bindparam("round_id"))
+            .order_by(Mentor.id)
+        )
+        model: Any = Mentor
+    else:
+        model = Student if kind == "student" else Employer
+        stmt = (
+            select(model.external_id, model.name)
+            .where(model.round_id == bindparam("round_id"))
+            .order_by(model.id)
+        )
+    return stmt.where(model.id == bindparam("row_id")) if scoped else stmt
+
+
 def _people(
     session: Session, rnd: Round, kind: str | None, row_id: int | None
 ) -> tuple[tuple[Person, ...], tuple[Person, ...], tuple[Person, ...]]:
     """Students, employers and mentors whose feeds are wanted: one of them, or all."""
+    params = {"round_id": rnd.id, "row_id": row_id}
 
-    def wanted(model: Any) -> list[Any]:
-        if kind is None:
-            return [model.round_id == rnd.id]
-        return [model.id == row_id, model.round_id == rnd.id]
+    def rows(of: str) -> list[Any]:
+        if kind not in (None, of):
+            return []
+        return list(session.execute(_people_statement(of, kind is not None), params))
 
-    students: tuple[Person, ...] = ()
-    employers: tuple[Person, ...] = ()
-    mentors: tuple[Person, ...] = ()
-    if kind in (None, "student"):
-        students = tuple(
-            Person(id=ext, name=short_name(name))
-            for ext, name in session.execute(
-                select(Student.external_id, Student.name)
-                .where(*wanted(Student))
-                .order_by(Student.id)
-            )
-        )
-    if kind in (None, "employer"):
-        employers = tuple(
-            Person(id=ext, name=name)
-            for ext, name in session.execute(
-                select(Employer.external_id, Employer.name)
-                .where(*wanted(Employer))
-                .order_by(Employer.id)
-            )
-        )
-    if kind in (None, "mentor"):
-        workplace = aliased(Employer)
-        mentors = tuple(
-            Person(id=ext, name=name, employer=employer)
-            for ext, name, employer in session.execute(
-                select(Mentor.external_id, Mentor.name, workplace.external_id)
-                .outerjoin(workplace, workplace.id == Mentor.employer_id)
-                .where(*wanted(Mentor))
-                .order_by(Mentor.id)
-            )
-        )
+    students = tuple(Person(id=r[0], name=short_name(r[1])) for r in rows("student"))
+    employers = tuple(Person(id=r[0], name=r[1]) for r in rows("employer"))
+    mentors = tuple(Person(id=r[0], name=r[1], employer=r[2]) for r in rows("mentor"))
     return students, employers, mentors
 
 
-def _placements_query(run_id: int) -> Select[*tuple[Any, ...]]:
-    return (
+@functools.cache
+def _placements_statement(kind: str | None) -> Select[*tuple[Any, ...]]:
+    """The run's placements on calendars (`run_id`), of one person (`row_id`) or all."""
+    stmt: Select[*tuple[Any, ...]] = (
         select(
             Assignment.student_id,
             Assignment.travel_mode,
@@ -189,8 +187,16 @@ def _placements_query(run_id: int) -> Select[*tuple[Any, ...]]:
         .join(Employer, Employer.id == Opportunity.employer_id)
         .join(Slot, Slot.id == Assignment.slot_id)
         .outerjoin(Mentor, Mentor.id == Assignment.mentor_id)
-        .where(Assignment.run_id == run_id, Assignment.status.in_(_ON_CALENDARS))
+        .where(Assignment.run_id == bindparam("run_id"), Assignment.status.in_(_ON_CALENDARS))
+        .order_by(Assignment.student_id)
     )
+    if kind == "student":
+        stmt = stmt.where(Assignment.student_id == bindparam("row_id"))
+    elif kind == "employer":
+        stmt = stmt.where(Opportunity.employer_id == bindparam("row_id"))
+    elif kind == "mentor":
+        stmt = stmt.where(Assignment.mentor_id == bindparam("row_id"))
+    return stmt
 
 
 def _site(employer_name: str, address: str | None) -> str:
@@ -216,16 +222,10 @@ def calendar_data(
     if rnd.status not in _VISIBLE_ROUNDS or run_id is None:
         return data
 
-    query = _placements_query(run_id)
-    if kind == "student":
-        query = query.where(Assignment.student_id == row_id)
-    elif kind == "employer":
-        query = query.where(Opportunity.employer_id == row_id)
-    elif kind == "mentor":
-        query = query.where(Assignment.mentor_id == row_id)
     placements: list[Placement] = []
     sites: dict[int, str] = {}
-    for r in session.execute(query.order_by(Assignment.student_id)):
+    params = {"run_id": run_id, "row_id": row_id}
+    for r in session.execute(_placements_statement(kind), params):
         sites[r[0]] = _site(r[14], r[9])
         placements.append(
             Placement(
@@ -263,17 +263,10 @@ def calendar_data(
     )
 
 
-def _meetings(
-    session: Session,
-    rnd: Round,
-    run_id: int,
-    kind: str | None,
-    row_id: int | None,
-    sites: dict[int, str],
-) -> tuple[MentorMeeting, ...]:
-    """The run's community-mentor meetings of the feed, each with its place: virtual, the
-    student's placement site, else their school, else to be arranged."""
-    query = (
+@functools.cache
+def _meetings_statement(kind: str | None) -> Select[*tuple[Any, ...]]:
+    """The run's community-mentor meetings (`run_id`) of one person (`row_id`) or all."""
+    query: Select[*tuple[Any, ...]] = (
         select(
             Mentorship.student_id,
             Mentorship.day,
@@ -290,14 +283,27 @@ def _meetings(
         .join(Mentor, Mentor.id == Mentorship.mentor_id)
         .join(Student, Student.id == Mentorship.student_id)
         .outerjoin(School, School.id == Student.school_id)
-        .where(Mentorship.run_id == run_id)
+        .where(Mentorship.run_id == bindparam("run_id"))
         .order_by(Mentorship.student_id)
     )
     if kind == "student":
-        query = query.where(Mentorship.student_id == row_id)
+        query = query.where(Mentorship.student_id == bindparam("row_id"))
     elif kind == "mentor":
-        query = query.where(Mentorship.mentor_id == row_id)
-    rows = session.execute(query).all()
+        query = query.where(Mentorship.mentor_id == bindparam("row_id"))
+    return query
+
+
+def _meetings(
+    session: Session,
+    rnd: Round,
+    run_id: int,
+    kind: str | None,
+    row_id: int | None,
+    sites: dict[int, str],
+) -> tuple[MentorMeeting, ...]:
+    """The run's community-mentor meetings of the feed, each with its place: virtual, the
+    student's placement site, else their school, else to be arranged."""
+    rows = session.execute(_meetings_statement(kind), {"run_id": run_id, "row_id": row_id}).all()
     if kind == "mentor":
         # A community mentor's mentees are on no placement of this feed: read their sites.
         mentees = [r[0] for r in rows if r[0] not in sites]
@@ -363,9 +369,12 @@ def sync_feed(
     row: FeedState | None,
     *,
     now: dt.datetime,
+    concurrent: bool = True,
 ) -> FeedFile:
     """The feed's calendar, its stored state updated when what it shows changed (`row` is its
-    stored state, None when it has none yet). Flushes; the caller commits."""
+    stored state, None when it has none yet). Flushes; the caller commits. `concurrent`: a new
+    state is inserted in a savepoint, so that a request that stored it first wins (a bulk
+    writer holding the round's transaction turns it off and flushes in batches)."""
     events = feed_events(cal_round, feed)
     over = _round_over(cal_round, now)
     source = hashlib.sha256(
@@ -392,6 +401,9 @@ def sync_feed(
             ical=update.ical,
             modified_at=stamp,
         )
+        if not concurrent:
+            session.add(row)
+            return _file(row, feed.name)
         try:
             with session.begin_nested():
                 session.add(row)
@@ -407,14 +419,19 @@ def sync_feed(
         row.ical = update.ical
     row.events = stored
     row.source_hash = source
-    session.flush()
+    if concurrent:
+        session.flush()
     return _file(row, feed.name)
 
 
+_STORED: Final = select(FeedState).where(
+    FeedState.round_id == bindparam("round_id"),
+    FeedState.feed_key.in_(bindparam("keys", expanding=True)),
+)
+
+
 def _stored(session: Session, rnd: Round, keys: Sequence[str]) -> dict[str, FeedState]:
-    rows = session.scalars(
-        select(FeedState).where(FeedState.round_id == rnd.id, FeedState.feed_key.in_(keys))
-    )
+    rows = session.scalars(_STORED, {"round_id": rnd.id, "keys": list(keys)})
     return {row.feed_key: row for row in rows}
 
 
@@ -447,7 +464,18 @@ def round_feed_files(
         chunk = feeds[start : start + _CHUNK]
         stored = _stored(session, rnd, [f.key for f in chunk])
         for feed in chunk:
-            yield feed, sync_feed(session, rnd, data.round, feed, stored.get(feed.key), now=moment)
+            yield (
+                feed,
+                sync_feed(
+                    session,
+                    rnd,
+                    data.round,
+                    feed,
+                    stored.get(feed.key),
+                    now=moment,
+                    concurrent=False,
+                ),
+            )
         session.flush()
         # Written and new states alike: nothing of this chunk stays in the session.
         for obj in [o for o in session if isinstance(o, FeedState)]:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from models import (
@@ -237,26 +237,30 @@ def revoke_link(session: Session, rnd: Round, kind: str, external_id: str) -> bo
     return True
 
 
+# Built once (its cache key is memoized): resolving runs on every feed request.
+_RESOLVE: Final = (
+    select(
+        PrivateLink.token_hash,
+        PrivateLink.kind,
+        PrivateLink.round_id,
+        PrivateLink.student_id,
+        PrivateLink.employer_id,
+        PrivateLink.mentor_id,
+        PrivateLink.revoked_at,
+        Round.status,
+    )
+    .join(Round, Round.id == PrivateLink.round_id)
+    .where(PrivateLink.token_hash == bindparam("digest"))
+)
+
+
 def holder_for_token(session: Session, token: str) -> LinkHolder | None:
     """The holder of a live link of an open round, or None (malformed, unknown, revoked, or
     the round is closed): one indexed query."""
     if not valid_token(token):
         return None
     digest = token_hash(token)
-    row = session.execute(
-        select(
-            PrivateLink.token_hash,
-            PrivateLink.kind,
-            PrivateLink.round_id,
-            PrivateLink.student_id,
-            PrivateLink.employer_id,
-            PrivateLink.mentor_id,
-            PrivateLink.revoked_at,
-            Round.status,
-        )
-        .join(Round, Round.id == PrivateLink.round_id)
-        .where(PrivateLink.token_hash == digest)
-    ).one_or_none()
+    row = session.execute(_RESOLVE, {"digest": digest}).one_or_none()
     # The index found the row; the comparison that decides is constant-time all the same.
     if row is None or not hmac.compare_digest(row.token_hash, digest):
         return None
