@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import quote
 
 import click
@@ -68,7 +68,7 @@ _program = click.option(
 )
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(message, err=True)
     sys.exit(EXIT_BAD_INPUT)
 
@@ -77,7 +77,6 @@ def _round(session: Session, program: str, round_id: str) -> Round:
     rnd = find_round(session, program, round_id)
     if rnd is None:
         _fail(f"no round {round_id!r} in program {program!r}")
-    assert rnd is not None
     return rnd
 
 
@@ -86,7 +85,6 @@ def _secret() -> bytes:
         return secret_key()
     except SecretKeyMissing as exc:
         _fail(str(exc))
-        raise  # unreachable: _fail exits
 
 
 # --- Calendars ---------------------------------------------------------------------------------
@@ -230,7 +228,6 @@ def _act(round_id: str, program: str, call: Callable[[Session, Round], actions.O
             outcome = call(session, rnd)
         except ActionRefused as exc:
             _fail(f"refused: {exc.message}")
-            raise  # unreachable
     click.echo(outcome.action + "".join(f"; {n}" for n in outcome.notes))
 
 
