@@ -187,16 +187,28 @@ def _placements_statement(kind: str | None) -> Select[*tuple[Any, ...]]:
         .join(Employer, Employer.id == Opportunity.employer_id)
         .join(Slot, Slot.id == Assignment.slot_id)
         .outerjoin(Mentor, Mentor.id == Assignment.mentor_id)
-        .where(Assignment.run_id == bindparam("run_id"), Assignment.status.in_(_ON_CALENDARS))
-        .order_by(Assignment.student_id)
+        .where(Assignment.status.in_(_ON_CALENDARS))
     )
+    if kind is None:
+        return stmt.where(Assignment.run_id == bindparam("run_id"))
+    # One person's: the run's id in an expression no index serves, so that a planner without
+    # statistics (SQLite's) starts from the person's own index instead of scanning the run
+    # through (run_id, status, ...): at 100,000 students that was an employer's feed 6x slower.
+    stmt = stmt.where(_unindexed(Assignment.run_id) == bindparam("run_id"))
     if kind == "student":
-        stmt = stmt.where(Assignment.student_id == bindparam("row_id"))
-    elif kind == "employer":
-        stmt = stmt.where(Opportunity.employer_id == bindparam("row_id"))
-    elif kind == "mentor":
-        stmt = stmt.where(Assignment.mentor_id == bindparam("row_id"))
-    return stmt
+        return stmt.where(Assignment.student_id == bindparam("row_id"))
+    if kind == "employer":
+        return stmt.where(
+            Assignment.opportunity_id.in_(
+                select(Opportunity.id).where(Opportunity.employer_id == bindparam("row_id"))
+            )
+        )
+    return stmt.where(Assignment.mentor_id == bindparam("row_id"))
+
+
+def _unindexed(column: Any) -> Any:
+    """The column in an expression no index serves (see `_placements_statement`)."""
+    return column + 0
 
 
 def _site(employer_name: str, address: str | None) -> str:
@@ -283,13 +295,20 @@ def _meetings_statement(kind: str | None) -> Select[*tuple[Any, ...]]:
         .join(Mentor, Mentor.id == Mentorship.mentor_id)
         .join(Student, Student.id == Mentorship.student_id)
         .outerjoin(School, School.id == Student.school_id)
-        .where(Mentorship.run_id == bindparam("run_id"))
-        .order_by(Mentorship.student_id)
     )
     if kind == "student":
-        query = query.where(Mentorship.student_id == bindparam("row_id"))
+        # (run_id, student_id) is the unique key: one index lookup.
+        query = query.where(
+            Mentorship.run_id == bindparam("run_id"),
+            Mentorship.student_id == bindparam("row_id"),
+        )
     elif kind == "mentor":
-        query = query.where(Mentorship.mentor_id == bindparam("row_id"))
+        query = query.where(
+            _unindexed(Mentorship.run_id) == bindparam("run_id"),
+            Mentorship.mentor_id == bindparam("row_id"),
+        )
+    else:
+        query = query.where(Mentorship.run_id == bindparam("run_id"))
     return query
 
 
@@ -313,7 +332,7 @@ def _meetings(
                 .join(Opportunity, Opportunity.id == Assignment.opportunity_id)
                 .join(Employer, Employer.id == Opportunity.employer_id)
                 .where(
-                    Assignment.run_id == run_id,
+                    _unindexed(Assignment.run_id) == run_id,
                     Assignment.student_id.in_(mentees),
                     Assignment.status.in_(_ON_CALENDARS),
                 )
