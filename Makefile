@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench bench-full clean
+.PHONY: install demo serve test lint format bench bench-full clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
@@ -17,6 +17,21 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/wbl demo
+
+# The web app on the demo database (demo-out/): made by `wbl demo` the first time, migrated,
+# links listed in demo-out/links.csv, a queue worker in the background while it serves.
+# For a person at a terminal: CI never runs it.
+SERVE_DIR := $(CURDIR)/demo-out
+SERVE_ENV := WBL_DATABASE_URL=sqlite:///$(SERVE_DIR)/wbl.db WBL_QUEUE_PATH=$(SERVE_DIR)/queue.db WBL_QUEUE_NAME=wbl-demo
+
+serve: $(STAMP)
+	@[ -f $(SERVE_DIR)/wbl.db ] || $(BIN)/wbl demo --out $(SERVE_DIR)
+	$(SERVE_ENV) $(BIN)/wbl db upgrade
+	$(SERVE_ENV) $(BIN)/wbl round links "$$($(BIN)/python -c 'import json,sys; print(json.load(open(sys.argv[1]))["round"]["id"])' $(SERVE_DIR)/problem.json)" --program demo -o $(SERVE_DIR)/links.csv
+	@echo "feed links of the demo round: $(SERVE_DIR)/links.csv"
+	$(SERVE_ENV) $(BIN)/wbl worker & worker=$$!; \
+	trap 'kill $$worker' EXIT INT TERM; \
+	$(SERVE_ENV) $(BIN)/wbl serve --host 127.0.0.1 --port 5000
 
 test: $(STAMP)
 	$(BIN)/pytest

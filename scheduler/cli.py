@@ -31,6 +31,7 @@ from scheduler.actions import ActionRefused, choose_run, publish, solve_round
 from scheduler.breaks import breaks_issues
 from scheduler.cli_geocode import geocode_cmd
 from scheduler.cli_placements import register as register_placements
+from scheduler.cli_round import add_commands
 from scheduler.cli_season import (
     glossary_cmd,
     round_delete_cmd,
@@ -1119,6 +1120,7 @@ main.add_command(glossary_cmd)
 round_group.add_command(round_list_cmd)
 round_group.add_command(round_delete_cmd)
 round_group.add_command(round_unplaced_cmd)
+add_commands(main, round_group)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ from scheduler.actions.protect import (
 )
 from scheduler.errors import ActionRefused, NotAllowed
 from scheduler.jobs import UNREVIEWED, create_run
+from scheduler.links import ensure_links
 
 # Statuses a re-chosen run takes over from the run it replaces (same student, same slot).
 _CARRIED: Final = PROTECTED
@@ -348,6 +349,7 @@ def publish(
     )
     rnd.status = RoundStatus.published
     session.flush()
+    ensure_links(session, rnd)  # every person's private link (feeds), made once
     after = {"status": str(rnd.status), "assignments": _status_counts(session, run.id)}
     return record(
         session,
