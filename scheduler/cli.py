@@ -28,7 +28,15 @@ from models import Round, RoundStatus, SolveRun, database_url
 from models.solve import RunStatus
 from scheduler import explain
 from scheduler.actions import ActionRefused, choose_run, publish, solve_round
-from scheduler.breaks import breaks_issues
+from scheduler.cli_common import (
+    EXIT_BAD_INPUT,
+    EXIT_INFEASIBLE,
+    EXIT_VIOLATIONS,
+    PROGRAM_OPTION,
+    echo_breaks,
+    fail,
+    round_or_exit,
+)
 from scheduler.cli_geocode import geocode_cmd
 from scheduler.cli_placements import register as register_placements
 from scheduler.cli_round import add_commands
@@ -50,6 +58,7 @@ from scheduler.db import (
 from scheduler.generate import generate_round
 from scheduler.gtfs_round import generate_round_on_feed
 from scheduler.jobs import cancel, describe_queue, enqueue, now, reap_stale_runs, run_worker
+from scheduler.links import SecretKeyMissing
 from scheduler.round_update import RoundUpdateError, update_round
 from scheduler.rounds import (
     RoundClosedError,
@@ -78,9 +87,6 @@ from solver.io import expand_travel_groups, read_problem
 from solver.solution import STATUSES
 from solver.solve import estimate_seconds
 
-EXIT_VIOLATIONS = 1
-EXIT_BAD_INPUT = 2
-EXIT_INFEASIBLE = 3
 # The demo district's market: about a seat per student (`wbl generate --seats-per-student`).
 DEMO_SEATS_PER_STUDENT: Final = 1.0
 # Writing a solution document, per student: serialising and writing the 20,000-student
@@ -574,20 +580,9 @@ def generate_cmd(
 
 # --- Rounds in a database ------------------------------------------------------------------
 
-PROGRAM_OPTION = click.option(
-    "--program",
-    default=DEFAULT_PROGRAM,
-    show_default=True,
-    help="The program (district, apprenticeship office) the round belongs to.",
-)
-
 
 def _find_round(session: Session, program: str, round_id: str) -> Round:
-    rnd = find_round(session, program, round_id)
-    if rnd is None:
-        click.echo(f"no round {round_id!r} in program {program!r}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
-    return rnd
+    return round_or_exit(session, program, round_id)
 
 
 @main.group("db")
@@ -661,20 +656,9 @@ def _update_round(doc: dict[str, Any], program: str, *, accept_breaks: bool, dry
         sys.exit(EXIT_BAD_INPUT)
     for file in report.files:
         click.echo(str(file))
-    if dry_run:
-        if report.breaks:
-            click.echo(f"the update would break {len(report.breaks)} pins or placements:")
-        for b in report.breaks:
-            click.echo(f"  {b.rule} {b}")
+    if echo_breaks(report.breaks, report.marks_cleared, dry_run=dry_run, what="update"):
         click.echo(f"dry run: round {round_id!r} in program {program!r} is unchanged")
         return
-    lines = breaks_issues(report.breaks, accepted=True)
-    for line in lines[:1]:
-        click.echo(line)
-    for line in lines[1:]:
-        click.echo(f"  {line}")
-    if report.marks_cleared:
-        click.echo(f"{report.marks_cleared} earlier marks cleared: those rows hold again")
     click.echo(f"updated round {round_id!r} in program {program!r}")
 
 
@@ -917,9 +901,10 @@ def round_publish_cmd(round_id: str, program: str, accept_changes: bool) -> None
         rnd = _find_round(session, program, round_id)
         try:
             outcome = publish(session, rnd, user=None, accept_changes=accept_changes)
-        except ActionRefused as exc:
-            click.echo(str(exc), err=True)
-            sys.exit(EXIT_BAD_INPUT)
+        except (ActionRefused, SecretKeyMissing) as exc:
+            # A refusal, or no WBL_SECRET_KEY to derive the people's links from (production):
+            # the transaction rolls back, nothing is published.
+            fail(str(exc))
     click.echo(f"round {round_id!r} published")
     for note in outcome.notes:
         click.echo(f"  {note}")

@@ -24,13 +24,17 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
 
 import click
-from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.access import require_edit
-from scheduler.db import DEFAULT_PROGRAM, connect, find_round, transaction
+from scheduler.cli_common import (
+    PROGRAM_OPTION,
+    fail,
+    round_or_exit,
+    session_factory,
+)
+from scheduler.db import transaction
 from scheduler.geocode import (
     GeocodeError,
     Geocoder,
@@ -46,31 +50,16 @@ from scheduler.tables.importing import AddressRow, table_addresses
 __all__ = ["geocode_cmd"]
 
 EXIT_UNMATCHED = 1
-EXIT_BAD_INPUT = 2
 CENSUS_FORM = "https://geocoding.geo.census.gov/geocoder/locations/addressbatch?form"
-
-
-def _fail(lines: Sequence[str]) -> NoReturn:
-    for line in lines:
-        click.echo(line, err=True)
-    sys.exit(EXIT_BAD_INPUT)
-
-
-def _factory(ctx: click.Context) -> sessionmaker[Session]:
-    obj = ctx.find_object(dict)
-    if obj is not None and obj.get("session_factory") is not None:
-        factory: sessionmaker[Session] = obj["session_factory"]
-        return factory
-    return connect()
 
 
 def _pairs(files: Sequence[str]) -> list[tuple[str, Path]]:
     if len(files) % 2:
-        _fail(["give the tables as KIND FILE pairs (e.g. schools schools.csv)"])
+        fail("give the tables as KIND FILE pairs (e.g. schools schools.csv)")
     pairs = [(files[i], Path(files[i + 1])) for i in range(0, len(files), 2)]
     for kind, _ in pairs:
         if kind not in KIND_ORDER:
-            _fail([f"{kind!r} is not a kind of table ({', '.join(KIND_ORDER)})"])
+            fail(f"{kind!r} is not a kind of table ({', '.join(KIND_ORDER)})")
     return pairs
 
 
@@ -88,12 +77,7 @@ def _report_missing(rows: Sequence[AddressRow], found: dict[str, bool]) -> int:
 @click.command("geocode")
 @click.argument("round_id", metavar="ROUND")
 @click.argument("files", nargs=-1, metavar="[KIND FILE]...")
-@click.option(
-    "--program",
-    default=DEFAULT_PROGRAM,
-    show_default=True,
-    help="The program (district, apprenticeship office) the round belongs to.",
-)
+@PROGRAM_OPTION
 @click.option(
     "--export",
     "export_path",
@@ -119,33 +103,29 @@ def geocode_cmd(
 ) -> None:
     """Geocode the addresses of ROUND's tables into the cache that imports read."""
     if export_path is not None and import_path is not None:
-        _fail(["--export and --import are two steps: give one of them"])
+        fail("--export and --import are two steps: give one of them")
     pairs = _pairs(files)
     try:
         rows = table_addresses(pairs, encoding=encoding)
     except TablesError as exc:
-        _fail([str(i) for i in exc.issues])
+        fail(*(str(i) for i in exc.issues))
     geocoder: Geocoder | None = None
     if export_path is None and import_path is None:
         if not pairs:
-            _fail(["name the tables to geocode: KIND FILE [KIND FILE]..."])
+            fail("name the tables to geocode: KIND FILE [KIND FILE]...")
         try:
             geocoder = configured()
         except GeocodeError as exc:
-            _fail(exc.issues)
+            fail(*exc.issues)
         if geocoder is None:
-            _fail(
-                [
-                    "no geocoder: set WBL_GEOCODER (docs/imports.md, 'Addresses and"
-                    " geocoding'), or use --export and --import with the Census batch geocoder"
-                ]
+            fail(
+                "no geocoder: set WBL_GEOCODER (docs/imports.md, 'Addresses and"
+                " geocoding'), or use --export and --import with the Census batch geocoder"
             )
     if export_path is not None and not pairs:
-        _fail(["name the tables whose addresses to export: KIND FILE [KIND FILE]..."])
-    with transaction(_factory(ctx)) as session:
-        rnd = find_round(session, program, round_id)
-        if rnd is None:
-            _fail([f"no round {round_id!r} in program {program!r}"])
+        fail("name the tables whose addresses to export: KIND FILE [KIND FILE]...")
+    with transaction(session_factory(ctx)) as session:
+        rnd = round_or_exit(session, program, round_id)
         require_edit(session, rnd, None)
         imported = 0
         unmatched = False
@@ -153,7 +133,7 @@ def geocode_cmd(
             try:
                 results = read_census_results(import_path)
             except GeocodeError as exc:
-                _fail(exc.issues)
+                fail(*exc.issues)
             imported = store(session, rnd.program_id, results)
             misses = [r for r in results if not r.located]
             click.echo(
@@ -167,7 +147,7 @@ def geocode_cmd(
         try:
             found = geocode(session, rnd.program_id, (r.address for r in rows), geocoder)
         except GeocodeError as exc:
-            _fail(exc.issues)
+            fail(*exc.issues)
         located = {key: answer.located for key, answer in found.items()}
         if export_path is not None:
             wanted: dict[str, AddressRow] = {}

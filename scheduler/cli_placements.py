@@ -4,45 +4,25 @@ published placement (what the employer pages will record), through
 
 from __future__ import annotations
 
-import sys
-
 import click
-from sqlalchemy import select
 
-from models import Student
 from scheduler.actions import ActionRefused, accept, decline
-from scheduler.db import DEFAULT_PROGRAM, connect, find_round, transaction
-
-EXIT_BAD_INPUT = 2
-
-_PROGRAM = click.option(
-    "--program",
-    default=DEFAULT_PROGRAM,
-    show_default=True,
-    help="The program (district, apprenticeship office) the round belongs to.",
-)
+from scheduler.cli_common import PROGRAM_OPTION, fail, round_or_exit
+from scheduler.db import connect, transaction
+from scheduler.queries import find_student
 
 
 def _answer(round_id: str, student_id: str, program: str, reason: str | None, ok: bool) -> None:
     with transaction(connect()) as session:
-        rnd = find_round(session, program, round_id)
-        if rnd is None:
-            click.echo(f"no round {round_id!r} in program {program!r}", err=True)
-            sys.exit(EXIT_BAD_INPUT)
-        student = session.scalar(
-            select(Student).where(Student.round_id == rnd.id, Student.external_id == student_id)
-        )
-        if student is None:
-            click.echo(f"round {round_id!r} has no student {student_id!r}", err=True)
-            sys.exit(EXIT_BAD_INPUT)
+        rnd = round_or_exit(session, program, round_id)
         try:
+            student = find_student(session, rnd, student_id, None)
             if ok:
                 outcome = accept(session, rnd, student, user=None)
             else:
                 outcome = decline(session, rnd, student, user=None, reason=reason)
         except ActionRefused as exc:
-            click.echo(str(exc), err=True)
-            sys.exit(EXIT_BAD_INPUT)
+            fail(str(exc))
     after = outcome.after or {}
     click.echo(
         f"student {student_id}: {after.get('status')} at opportunity {after.get('opportunity')}"
@@ -55,7 +35,7 @@ def _answer(round_id: str, student_id: str, program: str, reason: str | None, ok
 @click.command("accept")
 @click.argument("round_id", metavar="ROUND")
 @click.argument("student_id", metavar="STUDENT")
-@_PROGRAM
+@PROGRAM_OPTION
 def accept_cmd(round_id: str, student_id: str, program: str) -> None:
     """The employer accepts the student's published placement (it becomes confirmed)."""
     _answer(round_id, student_id, program, None, ok=True)
@@ -64,7 +44,7 @@ def accept_cmd(round_id: str, student_id: str, program: str) -> None:
 @click.command("decline")
 @click.argument("round_id", metavar="ROUND")
 @click.argument("student_id", metavar="STUDENT")
-@_PROGRAM
+@PROGRAM_OPTION
 @click.option("--reason", help="Why the employer declined (kept in the audit trail).")
 def decline_cmd(round_id: str, student_id: str, program: str, reason: str | None) -> None:
     """The employer declines the student's published placement: the next re-solve places the

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 from urllib.parse import quote
 
 import click
@@ -36,7 +36,8 @@ from sqlalchemy.orm import Session
 
 import scheduler.actions as actions
 from models import Round, Slot
-from scheduler.db import DEFAULT_PROGRAM, connect, find_round, transaction
+from scheduler.cli_common import PROGRAM_OPTION, fail, round_or_exit
+from scheduler.db import connect, transaction
 from scheduler.errors import ActionRefused
 from scheduler.feeds import round_feed_files
 from scheduler.links import (
@@ -54,37 +55,17 @@ from scheduler.tables.exporting import atomic_write, neutralise
 
 __all__ = ["add_commands"]
 
-EXIT_BAD_INPUT = 2
 BASE_URL_ENV = "WBL_BASE_URL"
 DEFAULT_BASE_URL = "http://127.0.0.1:5000"
 LINK_COLUMNS = ("kind", "id", "name", "email", "feed_url", "page_url")
 FOLDERS = {"student": "students", "employer": "employers", "mentor": "mentors"}
-
-_program = click.option(
-    "--program",
-    default=DEFAULT_PROGRAM,
-    show_default=True,
-    help="The program (district, apprenticeship office) the round belongs to.",
-)
-
-
-def _fail(message: str) -> NoReturn:
-    click.echo(message, err=True)
-    sys.exit(EXIT_BAD_INPUT)
-
-
-def _round(session: Session, program: str, round_id: str) -> Round:
-    rnd = find_round(session, program, round_id)
-    if rnd is None:
-        _fail(f"no round {round_id!r} in program {program!r}")
-    return rnd
 
 
 def _secret() -> bytes:
     try:
         return secret_key()
     except SecretKeyMissing as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 # --- Calendars ---------------------------------------------------------------------------------
@@ -117,7 +98,7 @@ def _progress(label: str) -> Callable[[int, int], None]:
 
 @click.command("calendars")
 @click.argument("round_id", metavar="ROUND")
-@_program
+@PROGRAM_OPTION
 @click.option(
     "-o", "--output", type=click.Path(path_type=Path, file_okay=False), required=True, help="DIR"
 )
@@ -128,7 +109,7 @@ def calendars_cmd(round_id: str, program: str, output: Path, quiet: bool) -> Non
     counts = dict.fromkeys(FOLDERS, 0)
     size = 0
     with transaction(connect()) as session:
-        rnd = _round(session, program, round_id)
+        rnd = round_or_exit(session, program, round_id)
         progress = None if quiet else _progress("calendars")
         for feed, served in round_feed_files(session, rnd, progress=progress):
             path = output / FOLDERS[feed.audience] / file_name(feed.owner)
@@ -167,7 +148,7 @@ def _csv_out(output: Path | None) -> Iterator[Any]:
 
 @click.command("links")
 @click.argument("round_id", metavar="ROUND")
-@_program
+@PROGRAM_OPTION
 @click.option(
     "--base-url",
     envvar=BASE_URL_ENV,
@@ -188,18 +169,18 @@ def links_cmd(
     """Every person's private links as CSV: kind,id,name,email,feed_url,page_url."""
     secret = _secret()
     with transaction(connect()) as session:
-        rnd = _round(session, program, round_id)
+        rnd = round_or_exit(session, program, round_id)
         made = ensure_links(session, rnd, secret=secret)
         if made:
             click.echo(f"made {made} new links", err=True)
         if rotate is not None:
             kind, _, external_id = rotate.partition(":")
             if kind not in KINDS or not external_id:
-                _fail(f"--rotate takes KIND:ID with KIND one of {', '.join(KINDS)}")
+                fail(f"--rotate takes KIND:ID with KIND one of {', '.join(KINDS)}")
             try:
                 token = rotate_link(session, rnd, kind, external_id, secret=secret)
             except LookupError as exc:
-                _fail(str(exc))
+                fail(str(exc))
             rows: Iterator[LinkRow] = (
                 r
                 for r in link_rows(session, rnd, base_url=base_url, secret=secret, kinds=(kind,))
@@ -223,11 +204,11 @@ def links_cmd(
 def _act(round_id: str, program: str, call: Callable[[Session, Round], actions.Outcome]) -> None:
     """Run one action in one transaction; a refusal exits 2 with its rule, nothing written."""
     with transaction(connect()) as session:
-        rnd = _round(session, program, round_id)
+        rnd = round_or_exit(session, program, round_id)
         try:
             outcome = call(session, rnd)
         except ActionRefused as exc:
-            _fail(f"refused: {exc.message}")
+            fail(f"refused: {exc.message}")
     click.echo(outcome.action + "".join(f"; {n}" for n in outcome.notes))
 
 
@@ -254,7 +235,7 @@ _mentor_option = click.option("--mentor", metavar="M", help="The workplace mento
 @click.argument("opportunity")
 @click.argument("slot", required=False)
 @_mentor_option
-@_program
+@PROGRAM_OPTION
 def move_cmd(
     round_id: str,
     student: str,
@@ -282,7 +263,7 @@ def move_cmd(
 @click.argument("round_id", metavar="ROUND")
 @click.argument("student")
 @click.option("--unpin", is_flag=True, help="Remove the student's pins too.")
-@_program
+@PROGRAM_OPTION
 def unplace_cmd(round_id: str, student: str, unpin: bool, program: str) -> None:
     """Take a student out of their placement in the chosen run."""
 
@@ -299,7 +280,7 @@ def unplace_cmd(round_id: str, student: str, unpin: bool, program: str) -> None:
 @click.argument("opportunity")
 @click.argument("slot", required=False)
 @_mentor_option
-@_program
+@PROGRAM_OPTION
 def pin_cmd(
     round_id: str,
     student: str,
@@ -324,7 +305,7 @@ def pin_cmd(
 @click.argument("round_id", metavar="ROUND")
 @click.argument("student")
 @click.argument("opportunity", required=False)
-@_program
+@PROGRAM_OPTION
 def unpin_cmd(round_id: str, student: str, opportunity: str | None, program: str) -> None:
     """Remove a student's pins (to one opportunity, or all)."""
 
@@ -340,7 +321,7 @@ def unpin_cmd(round_id: str, student: str, opportunity: str | None, program: str
 @click.argument("round_id", metavar="ROUND")
 @click.argument("student")
 @click.argument("opportunity")
-@_program
+@PROGRAM_OPTION
 def forbid_cmd(round_id: str, student: str, opportunity: str, program: str) -> None:
     """Forbid a student an opportunity (a placement there is removed)."""
 

@@ -35,7 +35,8 @@ from models import (
 )
 from models.solve import RunStatus
 from scheduler import explain as ex
-from scheduler.db import DEFAULT_PROGRAM, connect, find_round, transaction
+from scheduler.cli_common import EXIT_BAD_INPUT, round_or_exit
+from scheduler.db import DEFAULT_PROGRAM, connect, transaction
 from scheduler.problems import round_problem
 from scheduler.queries import MAX_PAGE, AssignmentFilter, assignments_page
 from scheduler.tables.exporting import NoRunError, choose_run, write_table
@@ -59,7 +60,6 @@ __all__ = [
     "round_unplaced_cmd",
 ]
 
-EXIT_BAD_INPUT: Final = 2
 # Statuses of a placement that students and employers have seen: a round holding one is not
 # deleted without --force.
 _SEEN: Final = (AssignmentStatus.published, AssignmentStatus.confirmed)
@@ -78,14 +78,7 @@ UNPLACED_COLUMNS: Final = (
 
 
 def _round_or_exit(session: Session, program: str, round_id: str) -> Round:
-    rnd = find_round(session, program, round_id)
-    if rnd is None:
-        click.echo(
-            f"no round {round_id!r} in program {program!r} (`wbl round list` shows them)",
-            err=True,
-        )
-        sys.exit(EXIT_BAD_INPUT)
-    return rnd
+    return round_or_exit(session, program, round_id, " (`wbl round list` shows them)")
 
 
 # --- round list ------------------------------------------------------------------------------

@@ -17,17 +17,16 @@ Exit status: 0 done; 2 bad input, or an import that would break pins or placemen
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from models import Employer, Round, School
-from scheduler.breaks import breaks_issues
-from scheduler.db import DEFAULT_PROGRAM, connect, find_round, get_or_create_program, transaction
+from scheduler.cli_common import echo_breaks, fail, round_or_exit, session_factory
+from scheduler.db import DEFAULT_PROGRAM, get_or_create_program, transaction
 from scheduler.rounds import RoundExistsError
 from scheduler.tables import (
     KIND_ORDER,
@@ -45,7 +44,6 @@ __all__ = ["tables"]
 
 # The main CLI's code for bad input; repeated rather than imported, since scheduler.cli
 # imports this module to register the group.
-EXIT_BAD_INPUT = 2
 
 _KIND = click.Choice(KIND_ORDER)
 _PROGRAM = click.option(
@@ -57,30 +55,9 @@ _PROGRAM = click.option(
 )
 
 
-def _fail(lines: list[str]) -> NoReturn:
-    for line in lines:
-        click.echo(line, err=True)
-    sys.exit(EXIT_BAD_INPUT)
-
-
-def _factory(ctx: click.Context) -> sessionmaker[Session]:
-    obj = ctx.find_object(dict)
-    if obj is not None and obj.get("session_factory") is not None:
-        factory: sessionmaker[Session] = obj["session_factory"]
-        return factory
-    return connect()
-
-
 def _round(session: Session, program_slug: str, round_id: str) -> Round:
-    rnd = find_round(session, program_slug, round_id)
-    if rnd is None:
-        _fail(
-            [
-                f"no round {round_id!r} in program {program_slug!r}; create it with"
-                " `wbl tables create-round` (or `wbl import-round`)"
-            ]
-        )
-    return rnd
+    hint = "; create it with `wbl tables create-round` (or `wbl import-round`)"
+    return round_or_exit(session, program_slug, round_id, hint)
 
 
 def _known_or_fail(session: Session, rnd: Round, by: str, ident: str) -> None:
@@ -93,7 +70,7 @@ def _known_or_fail(session: Session, rnd: Round, by: str, ident: str) -> None:
         select(model.external_id).where(model.round_id == rnd.id, model.external_id == ident)
     )
     if found is None:
-        _fail([f"--only {ident}: round {rnd.external_id!r} has no {by} {ident!r}"])
+        fail(f"--only {ident}: round {rnd.external_id!r} has no {by} {ident!r}")
 
 
 @click.group("tables")
@@ -113,7 +90,7 @@ def tables() -> None:
 def template_cmd(kind: str, output: Path) -> None:
     """Write an empty table of KIND with its documented header."""
     if output.suffix.lower() not in (".csv", ".xlsx"):
-        _fail([f"{output}: a template is a .csv or an .xlsx file"])
+        fail(f"{output}: a template is a .csv or an .xlsx file")
     write_template(kind, output)
     click.echo(f"{output}: {kind} template")
 
@@ -148,15 +125,15 @@ def create_round_cmd(
     """Create an empty ROUND to import tables into."""
     outside = [h.date() for h in holidays if not start_date <= h <= end_date]
     if outside:
-        _fail(
-            [
+        fail(
+            *(
                 f"round {round_id!r} not created: holiday {day} is outside the round"
                 f" ({start_date.date()} to {end_date.date()})"
                 for day in outside
-            ]
+            )
         )
     try:
-        with transaction(_factory(ctx)) as session:
+        with transaction(session_factory(ctx)) as session:
             program = get_or_create_program(session, program_slug)
             create_round(
                 session,
@@ -171,9 +148,9 @@ def create_round_cmd(
                 mentor_meeting_minutes=mentor_meeting_minutes,
             )
     except ProblemError as exc:
-        _fail([f"round {round_id!r} not created:", *(f"  {i}" for i in exc.issues)])
+        fail(f"round {round_id!r} not created:", *(f"  {i}" for i in exc.issues))
     except RoundExistsError as exc:
-        _fail([str(exc)])
+        fail(str(exc))
     click.echo(f"round {round_id!r} created in program {program_slug!r}")
 
 
@@ -231,7 +208,7 @@ def import_cmd(
             )
         files.append((kind, Path(name)))
     try:
-        with transaction(_factory(ctx)) as session:
+        with transaction(session_factory(ctx)) as session:
             rnd = _round(session, program_slug, round_id)
             report = import_tables(
                 session,
@@ -243,25 +220,14 @@ def import_cmd(
                 dry_run=dry_run,
             )
     except TablesError as exc:
-        _fail(str(exc).splitlines())
+        fail(*str(exc).splitlines())
     for file in report.files:
         click.echo(str(file))
         for warning in file.warnings:
             click.echo(f"  warning: {warning}")
-    if dry_run:
-        if report.breaks:
-            click.echo(f"the import would break {len(report.breaks)} pins or placements:")
-            for b in report.breaks:
-                click.echo(f"  {b.rule} {b}")
+    if echo_breaks(report.breaks, report.marks_cleared, dry_run=dry_run, what="import"):
         click.echo(f"dry run: nothing was imported into round {round_id!r}")
         return
-    lines = breaks_issues(report.breaks, accepted=True)
-    for line in lines[:1]:
-        click.echo(line)
-    for line in lines[1:]:
-        click.echo(f"  {line}")
-    if report.marks_cleared:
-        click.echo(f"{report.marks_cleared} earlier marks cleared: those rows hold again")
     click.echo(f"imported into round {round_id!r} in {report.seconds:.1f} s")
 
 
@@ -299,16 +265,16 @@ def export_cmd(
     Employer files hold only what an employer needs (student name and email, slot, times,
     mentor); cells that a spreadsheet would run as formulas are neutralised."""
     if output.suffix.lower() not in (".csv", ".xlsx", ".zip", "") and not output.is_dir():
-        _fail([f"{output}: export to .csv, .xlsx, .zip or a directory"])
+        fail(f"{output}: export to .csv, .xlsx, .zip or a directory")
     try:
-        with transaction(_factory(ctx)) as session:
+        with transaction(session_factory(ctx)) as session:
             rnd = _round(session, program_slug, round_id)
             if only is not None:
                 _known_or_fail(session, rnd, by, only)
             run = choose_run(session, rnd, run_id)
             report = export_assignments(session, rnd, output, by=by, run=run, only=only)
     except NoRunError as exc:
-        _fail([str(exc)])
+        fail(str(exc))
     click.echo(
         f"{output}: {report.rows} placements of run {report.run_id},"
         f" {len(report.groups)} {by}{'s' if len(report.groups) != 1 else ''}"

@@ -46,6 +46,13 @@ def _postgres_engine(url: str) -> Iterator[Engine]:
         admin.dispose()
 
 
+@pytest.fixture(autouse=True)
+def _secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Private links derive from WBL_SECRET_KEY: every test has one, so none that publishes
+    writes a development key into the folder the suite runs from."""
+    monkeypatch.setenv("WBL_SECRET_KEY", "test-secret-key-of-the-suite")
+
+
 @pytest.fixture
 def empty_engine(tmp_path: Path) -> Iterator[Engine]:
     """A fresh database without tables: SQLite in tmp_path, or a PostgreSQL schema."""

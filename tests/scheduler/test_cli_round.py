@@ -228,3 +228,24 @@ def test_actions_run_with_the_rounds_ids(session: Session, program: Program, rnd
     code, _, err = _invoke("round", "unplace", rnd.external_id, "no-such-student", *prog)
     assert code == 2
     assert "lookup" in err
+
+
+def test_publish_without_a_key_in_production_exits_2(
+    monkeypatch: pytest.MonkeyPatch, engine: Engine, program: Program, rnd: Round
+) -> None:
+    """Publishing makes every person's link: when the key to derive them from is missing (in
+    production), the command says so in one line and exits 2, with no traceback."""
+    import scheduler.cli as cli
+
+    monkeypatch.setattr(cli, "connect", lambda: make_session_factory(engine))
+    monkeypatch.delenv(links.ENV_VAR)
+    monkeypatch.setenv("WBL_ENV", "production")
+
+    def no_key(*args: object, **kwargs: object) -> None:
+        links.secret_key()
+
+    monkeypatch.setattr(cli, "publish", no_key)
+    code, _, err = _invoke("round", "publish", rnd.external_id, "--program", program.slug)
+    assert code == 2
+    assert "WBL_SECRET_KEY" in err
+    assert "Traceback" not in err
