@@ -343,8 +343,9 @@ def calendar_data_from_documents(
     """The calendars' input from a round document and its solution (dicts, already valid).
 
     Unpublished (`published` false, or no solution): every feed exists, empty. Published: the
-    assignments whose `status` is published or confirmed (absent counts as published, as in a
-    plain solver answer; declined, proposed and pinned are not on calendars) and every
+    assignments whose `status` is published or confirmed (declined, proposed and pinned are not
+    on calendars; absent, in a document older than the always-written status, counts as
+    published, as it always has) and every
     community-mentor meeting."""
     rnd = problem["round"]
     summer = bool(rnd.get("summer", False))

@@ -816,21 +816,12 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-# Statuses that only the lifecycle gives (publish, the employer's answer): a document holding
-# any carries every assignment's status.
-_ANSWERED: Final = frozenset(
-    {AssignmentStatus.published, AssignmentStatus.confirmed, AssignmentStatus.declined}
-)
-
-
 def solution_from_run(session: Session, run: SolveRun) -> Doc:
     """The stored answer of `run` as a `wbl-solution/1` document (assignments, mentorships and
     unplaced students in the order they were stored). Raises ValueError if the run has none.
 
-    Each assignment carries its `status` (an added field, which `--previous` reads) once the
-    run has published, confirmed or declined placements or is a re-solve; before that the
-    document is the solver's plain answer, whose placements are all proposed (or pinned where
-    a pin asks), as `store_solution` reads a document without statuses."""
+    Each assignment carries its stored `status` (an added field, which `--previous` reads), as
+    every solution document the project writes does."""
     if run.solution_status is None:
         raise ValueError(f"solve run {run.id} has no solution yet (status {run.status.value})")
     a_, st_, o_, sl_, m_ = (
@@ -859,20 +850,13 @@ def solution_from_run(session: Session, run: SolveRun) -> Doc:
         .order_by(a_.id)
     )
     assignments: list[Doc] = []
-    answered = False
     for student, opp, slot, mentor, mode, minutes, rank, status in session.execute(stmt):
         a: Doc = {"student": student, "opportunity": opp, "slot": slot}
         _optional(a, "mentor", mentor)
         a.update(travel_mode=str(mode), travel_minutes=minutes)
         _optional(a, "preference_rank", rank)
         a["status"] = str(status)
-        answered |= status in _ANSWERED
         assignments.append(a)
-    if not answered and "changes" not in (run.result or {}):
-        # Nothing published yet and no re-solve: the plain format, as the solver wrote it
-        # (every placement proposed, or pinned where a pin asks; `store_solution` reads it so).
-        for a in assignments:
-            del a["status"]
 
     ms_ = Mentorship.__table__.c
     m_stmt = (

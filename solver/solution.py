@@ -89,7 +89,7 @@ class Assignment:
     # earlier status where a re-solve kept a published or confirmed placement, else `proposed`.
     status: str = "proposed"
 
-    def to_dict(self, *, with_status: bool = True) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "student": self.student,
             "opportunity": self.opportunity,
@@ -101,8 +101,7 @@ class Assignment:
             out["mentor"] = self.mentor
         if self.preference_rank is not None:
             out["preference_rank"] = self.preference_rank
-        if with_status:
-            out["status"] = self.status
+        out["status"] = self.status
         return out
 
 
@@ -248,12 +247,9 @@ class Solution:
             "bound": reader_safe(self.bound),
             "gap": self.gap,
             "wall_seconds": round(self.wall_seconds, 3),
-            # Statuses once they say more than the pins do: in a re-solve's answer (every
-            # assignment, kept ones with their earlier status). A first answer is the plain
-            # format: every placement proposed, or pinned where a pin asks for it.
-            "assignments": [
-                a.to_dict(with_status=self.changes is not None) for a in self.assignments
-            ],
+            # Every assignment carries its status (issue 9), a first answer's too: readers
+            # need not know that a missing one means proposed or pinned.
+            "assignments": [a.to_dict() for a in self.assignments],
             "mentorships": [m.to_dict() for m in self.mentorships],
             "unplaced": [u.to_dict() for u in self.unplaced],
             "metrics": self.metrics.to_dict() if self.metrics is not None else None,

@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -45,12 +46,20 @@ PUBLISHED = dt.datetime(2026, 9, 1, 12, 0, tzinfo=dt.UTC)
 LATER = dt.datetime(2026, 10, 20, 9, 30, tzinfo=dt.UTC)
 
 
+def _published(solution: dict[str, Any]) -> dict[str, Any]:
+    """The solution as a coordinator publishes it: every assignment's status `published`
+    (the solver writes `proposed` or `pinned`, which are on no calendar)."""
+    for a in solution["assignments"]:
+        a["status"] = "published"
+    return solution
+
+
 def _solved(students: int, seed: int, *, summer: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     problem = generate_round(students, seed=seed, summer=summer)
     options = SolveOptions(time_limit=10, workers=1, deterministic=True)
     solution = solve(problem_from_dict(problem), options).to_dict()
     assert solution["assignments"], "the generated round should place someone"
-    return problem, solution
+    return problem, _published(solution)
 
 
 @pytest.fixture(scope="module")
@@ -222,6 +231,39 @@ def test_declined_and_unpublished_placements_are_not_on_calendars(
     want = {(a["student"], a["slot"]) for a in doc["assignments"] if a["status"] in statuses[:2]}
     assert on == want
     assert len(want) < len(doc["assignments"])
+
+
+def test_a_proposed_placement_is_on_no_calendar(
+    fall: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    """Issue 10's rule: an assignment whose status is `proposed` (as the solver writes it) is
+    on no feed, neither the student's, the employer's nor its workplace mentor's."""
+    problem, solution = fall
+    doc = copy.deepcopy(solution)
+    a = next(a for a in doc["assignments"] if a.get("mentor"))
+    a["status"] = "proposed"
+    data = calendar_data_from_documents(problem, doc)
+    assert (a["student"], a["slot"]) not in {(p.student, p.slot) for p in data.placements}
+    assert len(data.placements) == len(doc["assignments"]) - 1
+    shift = f"/{quote(a['student'], safe='-_.~')}/{quote(a['slot'], safe='-_.~')}/"
+    for feed in round_feeds(data):
+        assert all(p.student != a["student"] for p in feed.placements), feed.key
+        assert all(shift not in e.uid for e in feed_events(data.round, feed)), feed.key
+    # Published, the same placement is on the student's, employer's and mentor's feeds.
+    published = calendar_data_from_documents(problem, solution)
+    owners = {
+        f.key
+        for f in round_feeds(published)
+        for e in feed_events(published.round, f)
+        if shift in e.uid
+    }
+    employer = next(o["employer"] for o in problem["opportunities"] if o["id"] == a["opportunity"])
+    assert owners == {f"student:{a['student']}", f"employer:{employer}", f"mentor:{a['mentor']}"}
+    # The solver's own first answer: every placement proposed or pinned, none on a calendar.
+    options = SolveOptions(time_limit=10, workers=1, deterministic=True)
+    raw = solve(problem_from_dict(problem), options).to_dict()
+    assert {x["status"] for x in raw["assignments"]} <= {"proposed", "pinned"}
+    assert calendar_data_from_documents(problem, raw).placements == ()
 
 
 # --- Recurrence, holidays, daylight saving time ------------------------------------------------
@@ -734,23 +776,25 @@ def _hostile_round() -> tuple[dict[str, Any], dict[str, Any]]:
             }
         ],
     }
-    solution = {
-        "format": "wbl-solution/1",
-        "status": "optimal",
-        "assignments": [
-            {
-                "student": "st,1",
-                "opportunity": "op",
-                "slot": "sl/1",
-                "travel_mode": "transit",
-                "travel_minutes": 35,
-            }
-        ],
-        "mentorships": [
-            {"student": "st,1", "mentor": "me", "day": "tue", "start": "17:30", "end": "18:00"}
-        ],
-        "unplaced": [{"student": "st;2", "reasons": [{"code": "capacity_taken"}]}],
-    }
+    solution = _published(
+        {
+            "format": "wbl-solution/1",
+            "status": "optimal",
+            "assignments": [
+                {
+                    "student": "st,1",
+                    "opportunity": "op",
+                    "slot": "sl/1",
+                    "travel_mode": "transit",
+                    "travel_minutes": 35,
+                }
+            ],
+            "mentorships": [
+                {"student": "st,1", "mentor": "me", "day": "tue", "start": "17:30", "end": "18:00"}
+            ],
+            "unplaced": [{"student": "st;2", "reasons": [{"code": "capacity_taken"}]}],
+        }
+    )
     return problem, solution
 
 

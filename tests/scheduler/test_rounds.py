@@ -324,8 +324,11 @@ def solved(session: Session, program: Program) -> tuple[Round, SolveRun, Doc, Do
 def test_solution_round_trips_and_passes_the_checker(
     engine: Engine, session: Session, solved: tuple[Round, SolveRun, Doc, Doc]
 ) -> None:
-    """store_solution then solution_from_run gives back the solver's document; check accepts it."""
+    """store_solution then solution_from_run gives back the solver's document, each
+    assignment's `status` included (issue 9); check accepts it."""
     rnd, run, problem, solution = solved
+    assert solution["assignments"]
+    assert all(a["status"] in ("proposed", "pinned") for a in solution["assignments"])
     store_solution(session, rnd, run, solution)
     session.commit()
     with make_session_factory(engine)() as fresh:

@@ -120,12 +120,18 @@ def _two_seats_doc() -> dict[str, Any]:
 def test_a_re_solve_writes_every_status_and_kept_ones_keep_theirs() -> None:
     """Format extension: a re-solve's answer gives every assignment a `status` (a kept
     published or confirmed placement keeps its own, a pinned one is `pinned`, the rest
-    `proposed`), which the checker accepts; a first answer stays the plain format."""
+    `proposed`), which the checker accepts; a first answer writes `proposed` or `pinned` on
+    every assignment too (issue 9), which the checker accepts."""
     doc = _two_seats_doc()
     fresh = solve(load_problem(doc))
-    assert ["status" in a for a in fresh.to_dict()["assignments"]] == [False]
+    first = fresh.to_dict()
+    assert [a.get("status") for a in first["assignments"]] == ["proposed"]
+    assert check_solution(doc, first) == []
     pinned = {**doc, "pins": [{"student": "A", "opportunity": "o2"}]}
-    assert [a.status for a in solve(load_problem(pinned)).assignments] == ["pinned"]
+    pinned_answer = solve(load_problem(pinned))
+    assert [a.status for a in pinned_answer.assignments] == ["pinned"]
+    assert [a.get("status") for a in pinned_answer.to_dict()["assignments"]] == ["pinned"]
+    assert check_solution(pinned, pinned_answer.to_dict()) == []
     for status in ("published", "confirmed", "proposed"):
         again = solve(load_problem(doc), SolveOptions(previous=previous_of(fresh, status)))
         written = again.to_dict()
