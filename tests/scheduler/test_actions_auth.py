@@ -182,7 +182,9 @@ def test_access_a_coordinator_or_admin_acts_and_the_audit_names_them(
     assert run.created_by_id == user.id
     for name in ("publish", "close"):
         ACTIONS[name](session, rnd, user)
-    events = session.scalars(select(AuditEvent).where(AuditEvent.round_id == rnd.id)).all()
+    events = session.scalars(
+        select(AuditEvent).where(AuditEvent.round_id == rnd.id).order_by(AuditEvent.id)
+    ).all()
     mine = [e for e in events if e.user_id == user.id]
     assert [e.action for e in mine] == [
         "round.choose_run",
