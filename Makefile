@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo serve test lint format bench bench-full clean
+.PHONY: install demo serve test lint format bench bench-full screenshots clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
@@ -29,6 +29,8 @@ serve: $(STAMP)
 	$(SERVE_ENV) $(BIN)/wbl db upgrade
 	$(SERVE_ENV) $(BIN)/wbl round links "$$($(BIN)/python -c 'import json,sys; print(json.load(open(sys.argv[1]))["round"]["id"])' $(SERVE_DIR)/problem.json)" --program demo -o $(SERVE_DIR)/links.csv
 	@echo "feed links of the demo round: $(SERVE_DIR)/links.csv"
+	@echo "log in at http://127.0.0.1:5000/login as:"
+	$(SERVE_ENV) $(BIN)/wbl user add coordinator@demo.example --program demo --role coordinator --name "Demo coordinator" --generate-password
 	$(SERVE_ENV) $(BIN)/wbl worker & worker=$$!; \
 	trap 'kill $$worker' EXIT INT TERM; \
 	$(SERVE_ENV) $(BIN)/wbl serve --host 127.0.0.1 --port 5000
@@ -51,6 +53,11 @@ bench: $(STAMP)
 
 bench-full: $(STAMP)
 	$(BIN)/python -m bench.compare --sizes 500,5000,20000,100000
+
+# The README's screenshots: the browser tests, photographing into docs/screenshots/
+# (needs Debian's chromium: apt-get install -y chromium).
+screenshots: $(STAMP)
+	WBL_SCREENSHOTS=$(CURDIR)/docs/screenshots WBL_REQUIRE_BROWSER=1 $(BIN)/pytest tests/e2e -q
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

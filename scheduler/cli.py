@@ -47,6 +47,7 @@ from scheduler.cli_season import (
     round_unplaced_cmd,
 )
 from scheduler.cli_tables import tables
+from scheduler.cli_users import user_group
 from scheduler.db import (
     DEFAULT_PROGRAM,
     connect,
@@ -1102,6 +1103,7 @@ main.add_command(tables)
 register_placements(round_group)
 round_group.add_command(geocode_cmd)
 main.add_command(glossary_cmd)
+main.add_command(user_group)
 round_group.add_command(round_list_cmd)
 round_group.add_command(round_delete_cmd)
 round_group.add_command(round_unplaced_cmd)

@@ -26,7 +26,6 @@ from models import (
     Assignment,
     AssignmentStatus,
     AuditEvent,
-    Program,
     Round,
     RoundStatus,
     SolveRun,
@@ -38,7 +37,7 @@ from scheduler import explain as ex
 from scheduler.cli_common import EXIT_BAD_INPUT, round_or_exit
 from scheduler.db import DEFAULT_PROGRAM, connect, transaction
 from scheduler.problems import round_problem
-from scheduler.queries import MAX_PAGE, AssignmentFilter, assignments_page
+from scheduler.queries import MAX_PAGE, AssignmentFilter, assignments_page, round_list
 from scheduler.tables.exporting import NoRunError, choose_run, write_table
 from solver import load_problem
 from solver.instance import Instance
@@ -88,38 +87,24 @@ def _round_or_exit(session: Session, program: str, round_id: str) -> Round:
 @click.option("--program", help="Only this program's rounds (default: every program's).")
 def round_list_cmd(program: str | None) -> None:
     """The rounds in the database: program, id, name, dates, status, students, runs."""
-    students = (
-        select(Student.round_id, func.count().label("n")).group_by(Student.round_id).subquery()
-    )
-    runs = select(SolveRun.round_id, func.count().label("n")).group_by(SolveRun.round_id).subquery()
-    query = (
-        select(Program.slug, Round, students.c.n, runs.c.n, SolveRun.metrics)
-        .join(Program, Program.id == Round.program_id)
-        .outerjoin(students, students.c.round_id == Round.id)
-        .outerjoin(runs, runs.c.round_id == Round.id)
-        .outerjoin(SolveRun, SolveRun.id == Round.chosen_run_id)
-        .order_by(Program.slug, Round.start_date, Round.external_id)
-    )
-    if program is not None:
-        query = query.where(Program.slug == program)
     with transaction(connect()) as session:
-        rows = session.execute(query).all()
+        rows = round_list(session, None, program)
     if not rows:
         where = f" in program {program!r}" if program is not None else ""
         click.echo(f"no rounds{where} yet: `wbl import-round ROUND.json --program P` adds one")
         return
     table = [
         (
-            slug,
-            rnd.external_id,
-            rnd.status.value,
-            f"{rnd.start_date} to {rnd.end_date}",
-            str(n_students or 0),
-            str(n_runs or 0),
-            str((metrics or {}).get("placed", "-")),
-            rnd.name,
+            r.program,
+            r.external_id,
+            r.status,
+            f"{r.start_date} to {r.end_date}",
+            str(r.students),
+            str(r.runs),
+            str(r.placed if r.placed is not None else "-"),
+            r.name,
         )
-        for slug, rnd, n_students, n_runs, metrics in rows
+        for r in rows
     ]
     header = ("program", "round", "status", "dates", "students", "runs", "placed", "name")
     widths = [max(len(r[i]) for r in [header, *table]) for i in range(len(header))]

@@ -80,6 +80,7 @@ from models import (
     Opportunity,
     Pin,
     Preference,
+    Program,
     Round,
     RoundStatus,
     RunStatus,
@@ -95,6 +96,7 @@ from scheduler.access import (
     VISIBLE_STATUSES,
     Actor,
     LinkHolder,
+    readable_programs,
     require_employer,
     require_opportunity,
     require_read,
@@ -134,6 +136,7 @@ __all__ = [
     "RankedChoice",
     "Reason",
     "ReasonCount",
+    "RoundLine",
     "RunComparison",
     "RunLine",
     "StudentStory",
@@ -149,8 +152,10 @@ __all__ = [
     "find_school",
     "find_slot",
     "find_student",
+    "get_round",
     "move_targets",
     "round_dashboard",
+    "round_list",
     "student_story",
     "unplaced_reasons",
 ]
@@ -325,6 +330,124 @@ def find_run(session: Session, rnd: Round, run_id: int, actor: Actor) -> SolveRu
     if run is None or run.round_id != rnd.id:
         raise UnknownId(f"lookup: round {rnd.external_id!r} has no solve run {run_id}")
     return run
+
+
+def get_round(session: Session, round_id: int, actor: Actor) -> Round:
+    """The round with this database id, if `actor` may read it (`access.require_read`). A round
+    that does not exist and one the actor may not read are refused alike (`UnknownId`), so
+    that nobody learns which ids exist in other programs."""
+    rnd = session.get(Round, round_id)
+    if rnd is None:
+        raise UnknownId(f"no round {round_id}")
+    try:
+        require_read(session, rnd, actor)
+    except NotAllowed:
+        raise UnknownId(f"no round {round_id}") from None
+    return rnd
+
+
+# --- The rounds an actor may read -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoundLine:
+    """A round as the list of rounds shows it; `placed` is the chosen run's (None without
+    one), `last_run_*` the latest run's."""
+
+    round_id: int
+    program: str
+    program_name: str
+    external_id: str
+    name: str
+    start_date: dt.date
+    end_date: dt.date
+    status: str
+    students: int
+    runs: int
+    placed: int | None
+    last_run_status: str | None
+    last_run_at: dt.datetime | None
+
+
+def round_list(session: Session, actor: Actor, program: str | None = None) -> tuple[RoundLine, ...]:
+    """The rounds `actor` may read (a user: their programs'; None: every program's), of one
+    program when `program` (a slug) is given, by program, start date and id. One SELECT,
+    whatever the number of rounds and students. A link holder reads no list."""
+    if isinstance(actor, LinkHolder):
+        raise NotAllowed("access: a private link does not list rounds")
+    students = (
+        select(Student.round_id, func.count().label("n")).group_by(Student.round_id).subquery()
+    )
+    runs = (
+        select(
+            SolveRun.round_id,
+            func.count().label("n"),
+            func.max(SolveRun.id).label("last"),
+        )
+        .group_by(SolveRun.round_id)
+        .subquery()
+    )
+    chosen = aliased(SolveRun)
+    last = aliased(SolveRun)
+    query = (
+        select(
+            Round.id,
+            Program.slug,
+            Program.name,
+            Round.external_id,
+            Round.name,
+            Round.start_date,
+            Round.end_date,
+            Round.status,
+            students.c.n,
+            runs.c.n,
+            chosen.metrics,
+            last.status,
+            last.created_at,
+        )
+        .join(Program, Program.id == Round.program_id)
+        .outerjoin(students, students.c.round_id == Round.id)
+        .outerjoin(runs, runs.c.round_id == Round.id)
+        .outerjoin(chosen, chosen.id == Round.chosen_run_id)
+        .outerjoin(last, last.id == runs.c.last)
+        .order_by(Program.slug, Round.start_date, Round.external_id)
+    )
+    if actor is not None:
+        query = query.where(Round.program_id.in_(readable_programs(actor)))
+    if program is not None:
+        query = query.where(Program.slug == program)
+    return tuple(
+        RoundLine(
+            round_id=rid,
+            program=slug,
+            program_name=program_name,
+            external_id=ext,
+            name=name,
+            start_date=start,
+            end_date=end,
+            status=str(status.value),
+            students=int(n_students or 0),
+            runs=int(n_runs or 0),
+            placed=(metrics or {}).get("placed") if metrics is not None else None,
+            last_run_status=str(last_status.value) if last_status is not None else None,
+            last_run_at=last_at,
+        )
+        for (
+            rid,
+            slug,
+            program_name,
+            ext,
+            name,
+            start,
+            end,
+            status,
+            n_students,
+            n_runs,
+            metrics,
+            last_status,
+            last_at,
+        ) in session.execute(query)
+    )
 
 
 # --- The round's dashboard -----------------------------------------------------------------------

@@ -23,7 +23,8 @@ import pytest
 from sqlalchemy import Engine, make_url, text
 from sqlalchemy.orm import Session
 
-from models import Base, Program, make_engine, make_session_factory
+from models import Base, Program, User, make_engine, make_session_factory
+from scheduler.accounts import add_user
 
 TEST_DATABASE_ENV = "WBL_TEST_DATABASE_URL"
 
@@ -103,3 +104,33 @@ def make_program(session: Session) -> Callable[..., Program]:
 def program(make_program: Callable[..., Program]) -> Program:
     """One program to import rounds into."""
     return make_program()
+
+
+# A password long enough for `scheduler.accounts`; the same for every test account.
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def make_user(session: Session, program: Program) -> Callable[..., User]:
+    """Make an account (committed) with a role in a program (default: `program`)."""
+    count = 0
+
+    def make(
+        role: str = "coordinator", *, program_slug: str | None = None, email: str | None = None
+    ) -> User:
+        nonlocal count
+        count += 1
+        line = add_user(
+            session,
+            email or f"user{count}@example.org",
+            program_slug=program_slug or program.slug,
+            role=role,
+            password=PASSWORD,
+            name=f"User {count}",
+        )
+        session.commit()
+        user = session.get(User, line.user_id)
+        assert user is not None
+        return user
+
+    return make

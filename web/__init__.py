@@ -11,8 +11,15 @@ is generated once and kept in `instance/secret_key`, the same file the command l
 (`scheduler.links`), so links that `wbl round links` prints resolve here. Production runs under
 gunicorn: `gunicorn -c python:web.gunicorn_conf "web:create_app()"` (see the README).
 
-Blueprints: `feeds` (calendar subscriptions by private link). One database session per request,
-closed when the request ends (`web.db`). Logging redacts private-link tokens (`web.logs`).
+Blueprints: `auth` (log in and out), `coordinator` (the coordinator's pages, behind a login),
+`feeds` (calendar subscriptions by private link). One database session per request, closed when
+the request ends (`web.db`). Logging redacts private-link tokens (`web.logs`). Every response
+carries the security headers of `web.security` (a Content-Security-Policy that allows no inline
+script); every form is CSRF-checked (Flask-WTF); the login is rate-limited (Flask-Limiter, its
+counts in `RATELIMIT_STORAGE_URI`: memory in one process, `redis://...` under gunicorn).
+
+Session cookies are HttpOnly and SameSite=Lax everywhere, and Secure outside development
+(`ENV` other than `development`; a test may override `SESSION_COOKIE_SECURE`).
 """
 
 from __future__ import annotations
@@ -24,7 +31,8 @@ from flask import Flask, Response
 
 from models import database_url
 from scheduler.links import development_key
-from web import db, logs
+from web import auth, db, errors, logs, security
+from web.coordinator import bp as coordinator_bp
 from web.feeds import bp as feeds_bp
 
 __all__ = ["ConfigurationError", "create_app"]
@@ -51,6 +59,19 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         DATABASE_URL=None,
         # Where links point (`wbl round links --base-url` defaults to the same variable).
         BASE_URL="http://127.0.0.1:5000",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SECURE=None,  # None: Secure outside development (below)
+        REMEMBER_COOKIE_SECURE=None,
+        SESSION_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        # Uploads (spreadsheets, a problem document) larger than this are refused with 413.
+        MAX_CONTENT_LENGTH=64 * 1024 * 1024,
+        # Flask-Limiter's counts: one process's memory unless configured (redis://...).
+        RATELIMIT_STORAGE_URI="memory://",
+        RATELIMIT_HEADERS_ENABLED=True,
+        LOGIN_RATE_LIMIT="10 per minute;100 per day",
+        WTF_CSRF_TIME_LIMIT=None,  # a form left open over lunch still posts; the session binds it
     )
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env(prefix="WBL")
@@ -68,15 +89,23 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config["SECRET_KEY"] = str(app.config["SECRET_KEY"])
     if not app.config["DATABASE_URL"]:
         app.config["DATABASE_URL"] = database_url()
+    secure = not str(app.config["ENV"]).strip().lower().startswith("dev")
+    for key in ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE"):
+        if app.config[key] is None:
+            app.config[key] = secure
 
     logs.redact_tokens(app)
     db.init_app(app)
+    security.init_app(app)
+    auth.init_app(app)
     app.register_blueprint(feeds_bp)
+    app.register_blueprint(coordinator_bp)
+    errors.init_app(app)
     app.register_error_handler(404, _not_found)
     return app
 
 
 def _not_found(_error: Exception) -> Response:
     """One plain 404 for every unknown address: a feed with an unknown, malformed or revoked
-    token is told apart from nothing else."""
-    return Response("Not Found\n", status=404, mimetype="text/plain")
+    token is told apart from nothing else; a person at a browser gets the page of it."""
+    return errors.not_found()

@@ -54,7 +54,7 @@ def redact_tokens(app: Flask) -> None:
             logger.addFilter(TokenFilter())
 
 
-class GunicornLogger(Logger):  # type: ignore[misc]  # gunicorn ships no type hints
+class GunicornLogger(Logger):
     """gunicorn's logger with feed tokens removed from every access-log atom (request line,
     path, referer, and the environ and header atoms a custom format may name)."""
 
