@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -18,9 +18,11 @@ from sqlalchemy.orm import Session
 
 from models import Assignment, AuditEvent, Forbidden, Pin, Program, Round, Slot, Student, User
 from scheduler.generate import generate_round
+from scheduler.queries import Meeting, TimeBlock, student_story
 from tests.scheduler.published_rounds import published_round
 from tests.solver.factories import AGE_13, make_doc, opportunity, slot, student, weekly
 from tests.web.conftest import form_token
+from web.coordinator.students import week
 
 Doc = dict[str, Any]
 
@@ -396,3 +398,42 @@ def test_query_count_does_not_grow_with_the_round(
     assert all(n > 5 for n in counts.values()), counts
     assert counts[(40, True)] == counts[(400, True)], counts
     assert counts[(40, False)] == counts[(400, False)], counts
+
+
+def test_week_draws_shifts_with_travel_and_a_meeting_and_lists_dated_blocks(
+    small: Setup, session: Session
+) -> None:
+    """The week: each weekly shift with the travel before and after it, a mentor's meeting,
+    classes; dated blocks listed apart; boxes sit inside the drawing, in day order."""
+    rnd = session.get_one(Round, small.round_id)
+    story = student_story(session, rnd, session.get_one(Student, small.ids["s1"]), None)
+    assert story.placement is not None
+    placement = replace(
+        story.placement,
+        blocks=(
+            *story.placement.blocks,
+            TimeBlock(day=None, date="2026-10-01", start="09:00", end="12:00"),
+        ),
+    )
+    meeting = Meeting(
+        mentor="m1", mentor_name="Mo", virtual=True, day="fri", start="18:30", end="19:00"
+    )
+    drawn = week(replace(story, placement=placement, meeting=meeting))
+    kinds = [(b.kind, b.day, b.start, b.end) for b in drawn.boxes]
+    shift = story.placement.blocks[0]
+    day = {"wed": "Wednesday", "thu": "Thursday"}[str(shift.day)]
+    trip = story.placement.travel_minutes
+    assert kinds[0] == ("class", "Monday", "08:00", "15:00")
+    assert ("shift", day, shift.start, shift.end) in kinds
+    assert ("travel", day, f"14:{60 - trip:02d}", "15:00") in kinds
+    assert ("travel", day, "17:00", f"17:{trip:02d}") in kinds
+    assert kinds[-1] == ("meeting", "Friday", "18:30", "19:00")
+    assert [what for _, what, _ in drawn.dated] == ["Shift at Beta Lab"]
+    assert [d for d, _ in drawn.days] == ["Mon", "Tue", "Wed", "Thu", "Fri"]
+    assert drawn.hours[0][0] == "07:00"
+    assert drawn.hours[-1][0] == "19:00"
+    for b in drawn.boxes:
+        assert b.x > 0
+        assert b.x + b.width <= drawn.width
+        assert b.y > 0
+        assert b.y + b.height <= drawn.height

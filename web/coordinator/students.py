@@ -130,7 +130,7 @@ DAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _NAMES: Final = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 DAY_NAMES: Final = dict(zip(DAYS, _NAMES, strict=True))
 # SVG geometry: a label column, one column per day, one row per hour.
-_LABEL_W: Final = 48
+_LABEL_W: Final = 52
 _DAY_W: Final = 100
 _HEAD_H: Final = 24
 _HOUR_H: Final = 40
@@ -235,7 +235,7 @@ def week(story: StudentStory) -> Week:
         boxes=boxes,
         dated=tuple(dated),
         width=_LABEL_W + len(days) * _DAY_W,
-        height=y(last * 60) + 2,
+        height=y(last * 60) + 8,
     )
 
 
