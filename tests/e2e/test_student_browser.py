@@ -45,7 +45,7 @@ def test_read_why_and_move_a_student(
         expect(view.get_by_role("heading", name="Ed", level=1)).to_be_visible()
         why = view.get_by_role("region", name="Why not placed", exact=True)
         expect(why).to_contain_text("Seats taken.")
-        expect(why).to_contain_text("Seats held by s2.")
+        expect(why).to_contain_text("Seats held by Bo (s2).")
         axe_clean(view)
         no_horizontal_scroll(view)
         shoot(view, f"student-{width}")

@@ -17,6 +17,8 @@ from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
 from models import Assignment, AuditEvent, Forbidden, Pin, Program, Round, Slot, Student, User
+from scheduler import actions
+from scheduler.actions import RoundChanged
 from scheduler.generate import generate_round
 from scheduler.queries import Meeting, TimeBlock, student_story
 from tests.scheduler.published_rounds import published_round
@@ -155,7 +157,7 @@ def test_unplaced_student_says_why_in_words_and_names_the_seats_holders(
     text = _text(coordinator.get(small.path("s5")))
     assert '<h2 id="why-h">Why not placed</h2>' in text
     assert "Seats taken." in text
-    assert "Seats held by s2." in text
+    assert f'Seats held by <a href="{small.path("s2")}">Bo</a> (s2).' in text
     assert "Schedule clash." in text
     assert "Not placed in the chosen run." in text
     assert ">Unplace<" not in text
@@ -437,3 +439,20 @@ def test_week_draws_shifts_with_travel_and_a_meeting_and_lists_dated_blocks(
         assert b.x + b.width <= drawn.width
         assert b.y > 0
         assert b.y + b.height <= drawn.height
+
+
+def test_a_round_changed_meanwhile_asks_for_a_reload(
+    small: Setup, coordinator: FlaskClient, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RoundChanged (the round was re-chosen or published since loaded) is a 409 that says to
+    reload, next to the form; nothing is written."""
+
+    def changed(*_args: Any, **_kwargs: Any) -> Any:
+        raise RoundChanged("version: round 'r1' changed since it was loaded: reload it")
+
+    monkeypatch.setattr(actions, "unplace", changed)
+    held = _slot_of(session, small, "s1")
+    refused = _post(coordinator, small, "s1", "unplace")
+    assert refused.status_code == 409
+    assert "<strong>The round changed: reload this page.</strong> version:" in _text(refused)
+    assert _slot_of(session, small, "s1") == held

@@ -274,6 +274,8 @@ def _student_response(
         rnd=rnd,
         story=story,
         editable=page.editable,
+        holders=page.holders,
+        more_holders=page.more_holders,
         week=week(story),
         rules=RULES,
         events=EVENTS,
