@@ -175,7 +175,7 @@ def test_move_page_offers_only_open_slots_and_a_move_lands_in_history(
     assert page.count(">Move here<") == 1
     assert f'name="slot" value="{other}"' in page
     assert 'name="slot" value="a"' not in page
-    assert "Not open: H2: the slot is full" in page
+    assert "Not open (seats): H2: the slot is full" in page
     token = form_token(coordinator, small.path("s1", "/move"))
     done = coordinator.post(small.path("s1", "/move"), data={"csrf_token": token, "slot": other})
     assert done.status_code == 302
