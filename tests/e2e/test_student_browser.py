@@ -33,8 +33,7 @@ def test_read_why_and_move_a_student(
     make_user: Callable[..., User],
     shoot: Callable[[Page, str], Path],
 ) -> None:
-    """Open an unplaced student and read why; move a placed student with "Move here"; see the
-    flash and the history; axe-clean and no sideways scroll on both pages at both widths."""
+    """Read why a student is unplaced; move one with "Move here"; see the flash and history."""
     setup = _setup(session, program)
     user = make_user()
     # Ann moves at desktop width; at phone width Di takes the seat Ann left.

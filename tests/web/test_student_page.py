@@ -167,8 +167,7 @@ def test_unplaced_student_says_why_in_words_and_names_the_seats_holders(
 def test_move_page_offers_only_open_slots_and_a_move_lands_in_history(
     small: Setup, coordinator: FlaskClient, session: Session
 ) -> None:
-    """Move page: open slots have a "Move here" button, full ones say why; moving flashes,
-    redirects, pins the student and shows in the history."""
+    """Move page: only open slots get "Move here"; a move flashes, pins, and enters history."""
     held = _slot_of(session, small, "s1")
     other = "c" if held == "b" else "b"
     page = _text(coordinator.get(small.path("s1", "/move")))
@@ -215,8 +214,7 @@ def test_forced_move_that_breaks_a_rule_is_refused_with_the_rule_and_changes_not
 def test_unplace_pin_unpin_and_their_refusals(
     small: Setup, coordinator: FlaskClient, session: Session
 ) -> None:
-    """Pin, then unplace refused while pinned (H9, 409), unpin, unplace: each flashed, each in
-    the history; unpinning a student without pins is refused (409)."""
+    """Pin, unplace refused while pinned (H9, 409), unpin, unplace; each in history."""
     held = _slot_of(session, small, "s1")
     done = _post(coordinator, small, "s1", "pin", opportunity="o2", slot=str(held))
     assert done.status_code == 302
@@ -258,8 +256,7 @@ def test_unplace_with_its_pins_in_one_go(
 def test_forbid_from_the_select_and_its_refusal(
     small: Setup, coordinator: FlaskClient, session: Session
 ) -> None:
-    """Forbid rules out the chosen opportunity (the placement there goes); a pinned pair is
-    refused (H9, 409) and nothing is written."""
+    """Forbid rules out the chosen opportunity; a pinned pair is refused (H9, 409)."""
     page = _text(coordinator.get(small.path("s1")))
     assert '<option value="o1">Cairns Hospital (Acme Health)</option>' in page
     held = _slot_of(session, small, "s1")
@@ -320,6 +317,7 @@ def test_viewer_sees_no_actions_and_a_forced_post_is_403(
         ("move", {"slot": "c" if held == "b" else "b"}),
         ("unplace", {}),
         ("pin", {"opportunity": "o2", "slot": str(held)}),
+        ("unpin", {}),
         ("forbid", {"opportunity": "o1"}),
     ):
         response = viewer.post(small.path("s1", f"/{action}"), data={"csrf_token": token, **data})
@@ -334,8 +332,7 @@ def test_outsiders_and_other_rounds_are_not_found(
     make_user: Callable[..., User],
     login: Callable[[User], FlaskClient],
 ) -> None:
-    """Another program's coordinator gets 404; a student of another round under this round's
-    URL is 404; an unknown student is 404."""
+    """Another program's coordinator, another round's student, an unknown id: all 404."""
     other = make_program()
     session.commit()
     outsider = login(make_user(program_slug=other.slug))
@@ -405,8 +402,7 @@ def test_query_count_does_not_grow_with_the_round(
 def test_week_draws_shifts_with_travel_and_a_meeting_and_lists_dated_blocks(
     small: Setup, session: Session
 ) -> None:
-    """The week: each weekly shift with the travel before and after it, a mentor's meeting,
-    classes; dated blocks listed apart; boxes sit inside the drawing, in day order."""
+    """The week draws shifts with travel either side, a meeting, classes; dated blocks apart."""
     rnd = session.get_one(Round, small.round_id)
     story = student_story(session, rnd, session.get_one(Student, small.ids["s1"]), None)
     assert story.placement is not None
@@ -444,8 +440,7 @@ def test_week_draws_shifts_with_travel_and_a_meeting_and_lists_dated_blocks(
 def test_a_round_changed_meanwhile_asks_for_a_reload(
     small: Setup, coordinator: FlaskClient, session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """RoundChanged (the round was re-chosen or published since loaded) is a 409 that says to
-    reload, next to the form; nothing is written."""
+    """RoundChanged (re-chosen or published meanwhile) is a 409 that says to reload."""
 
     def changed(*_args: Any, **_kwargs: Any) -> Any:
         raise RoundChanged("version: round 'r1' changed since it was loaded: reload it")
