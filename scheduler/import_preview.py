@@ -886,7 +886,7 @@ def table_kinds() -> tuple[KindInfo, ...]:
         KindInfo(
             kind=k,
             # The first sentence: what a row is (docs/imports.md has the rest).
-            summary=KINDS[k].summary.split(". ")[0].rstrip(".") + ".",
+            summary=KINDS[k].summary.split(". ")[0].rstrip(".").replace("`", "") + ".",
             required=tuple(c.name for c in KINDS[k].columns if c.header_required),
         )
         for k in KIND_ORDER
