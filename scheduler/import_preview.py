@@ -65,6 +65,7 @@ from solver import ProblemError
 __all__ = [
     "EXTENSIONS",
     "MAX_AGE",
+    "MAX_FILES",
     "ImportApplied",
     "ImportPage",
     "ImportPreview",
@@ -90,6 +91,8 @@ __all__ = [
 
 # What an upload may be, by extension: spreadsheets, or a problem document.
 EXTENSIONS: Final = {".csv": "csv", ".xlsx": "xlsx", ".json": "json"}
+# At most this many files in one upload: a round has ten kinds of table.
+MAX_FILES: Final = 20
 # How long a previewed upload waits for its apply.
 MAX_AGE: Final = dt.timedelta(hours=3)
 # The audit event of a round created from an upload (the tables' own import is audited too).
@@ -394,6 +397,10 @@ def sort_upload(upload: Upload) -> Sorted:
     documents: list[tuple[str, Mapping[str, Any]]] = []
     if not upload.files:
         issues.append(TableIssue("upload", "choose at least one file"))
+    if len(upload.files) > MAX_FILES:
+        count = len(upload.files)
+        issues.append(TableIssue("upload", f"{count} files; upload at most {MAX_FILES} at once"))
+        return Sorted(issues=tuple(issues))
     for file in upload.files:
         ext = Path(file.name).suffix.lower()
         fmt = EXTENSIONS.get(ext)

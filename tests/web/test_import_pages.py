@@ -189,6 +189,31 @@ def test_bad_file_types_are_refused_by_name_and_content(
     assert 'name="upload"' not in html  # nothing to apply
 
 
+def test_too_large_and_too_many_uploads_are_refused(
+    app: Flask,
+    login: Callable[[User], FlaskClient],
+    make_user: Callable[..., User],
+    empty_round: Round,
+) -> None:
+    """An upload over MAX_CONTENT_LENGTH is 413; more files than a round has kinds for is
+    refused by count."""
+    client = login(make_user())
+    path = f"/rounds/{empty_round.id}/import"
+    many = _files(*((f"schools-{n}.csv", TABLES["schools"].encode()) for n in range(21)))
+    response = _upload(client, path, many)
+    assert response.status_code == 422
+    assert "21 files; upload at most 20 at once" in response.get_data(as_text=True)
+    token = form_token(client, path)
+    app.config["MAX_CONTENT_LENGTH"] = 4096
+    big = client.post(
+        path,
+        data={"csrf_token": token, "files": _files(("schools.csv", b"x" * 8192))},
+        content_type="multipart/form-data",
+    )
+    assert big.status_code == 413
+    assert "File too large" in big.get_data(as_text=True)
+
+
 def test_a_form_without_files_is_refused(
     login: Callable[[User], FlaskClient], make_user: Callable[..., User], empty_round: Round
 ) -> None:

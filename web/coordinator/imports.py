@@ -65,6 +65,7 @@ from web.coordinator.common import actor, round_of
 from web.db import get_session
 
 _SESSION_KEY = "wbl_imports"
+_KEPT_PREVIEWS = 8
 _ENCODINGS = [
     SelectChoice("", "UTF-8 (Excel: CSV UTF-8)"),
     SelectChoice("cp1252", "Windows-1252 (Excel on Windows: CSV)"),
@@ -181,11 +182,11 @@ def _upload(form: UploadForm) -> Upload:
 def _remember(scope: str, token: str | None) -> None:
     """Bind the kept upload to this browser's session: only its latest preview applies."""
     kept = dict(session.get(_SESSION_KEY) or {})
-    if token is None:
-        kept.pop(scope, None)
-    else:
+    kept.pop(scope, None)
+    if token is not None:
         kept[scope] = token
-    session[_SESSION_KEY] = kept
+    # The cookie stays small: the latest few previews (an older one has to be uploaded again).
+    session[_SESSION_KEY] = dict(list(kept.items())[-_KEPT_PREVIEWS:])
 
 
 def _token(scope: str, posted: str | None) -> str | None:
