@@ -230,7 +230,7 @@ def import_round(round_id: int) -> ResponseReturnValue:
             "coordinator/import_preview.html",
             rnd=rnd,
             preview=preview,
-            apply=ApplyForm(upload=preview.token),
+            apply=ApplyForm(formdata=None, upload=preview.token),
             refusal=None,
         ), (200 if preview.ok else 422)
     page = import_page(get_session(), rnd, user=actor())
@@ -301,7 +301,7 @@ def new_round() -> ResponseReturnValue:
             db, form.program.data, form.header(), _upload(form), user=actor(), store=_store()
         )
         _remember(f"program {form.program.data}", preview.token)
-        create = CreateForm(upload=preview.token, program=str(form.program.data))
+        create = CreateForm(formdata=None, upload=preview.token, program=str(form.program.data))
         return render_template(
             "coordinator/new_round_preview.html", preview=preview, create=create, refusal=None
         ), (200 if preview.ok else 422)
