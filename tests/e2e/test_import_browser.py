@@ -60,8 +60,7 @@ def test_import_templates_preview_apply(
     shoot: Callable[[Page, str], Path],
     tmp_path: Path,
 ) -> None:
-    """Filled templates are uploaded by the "Files" label, previewed and applied; the second
-    upload (on a phone) updates instead of adding."""
+    """Filled templates are uploaded by label, previewed and applied, at both widths."""
     live.app.config["IMPORT_FOLDER"] = str(tmp_path / "imports")
     rnd = create_round(
         session,
@@ -103,8 +102,7 @@ def test_new_round_page(
     make_user: Callable[..., User],
     shoot: Callable[[Page, str], Path],
 ) -> None:
-    """The rounds page links "New round from files"; its form is labelled and axe-clean at both
-    widths."""
+    """The rounds page links "New round from files", whose labelled form is axe-clean."""
     user = make_user()
     for view, width in ((page, "desktop"), (phone, "phone")):
         _log_in(view, live, user, "/rounds")

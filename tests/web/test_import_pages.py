@@ -125,8 +125,7 @@ def test_templates_filled_upload_preview_apply(
     empty_round: Round,
     session: Session,
 ) -> None:
-    """Templates filled with a small round are previewed (added per kind) and then applied:
-    the round has the rows, and the importer's audit event names the user."""
+    """Filled templates are previewed (rows added per kind), then applied and audited."""
     user = make_user()
     client = login(user)
     path = f"/rounds/{empty_round.id}/import"
@@ -195,8 +194,7 @@ def test_too_large_and_too_many_uploads_are_refused(
     make_user: Callable[..., User],
     empty_round: Round,
 ) -> None:
-    """An upload over MAX_CONTENT_LENGTH is 413; more files than a round has kinds for is
-    refused by count."""
+    """An upload over MAX_CONTENT_LENGTH is 413; more than MAX_FILES files are refused."""
     client = login(make_user())
     path = f"/rounds/{empty_round.id}/import"
     many = _files(*((f"schools-{n}.csv", TABLES["schools"].encode()) for n in range(21)))
@@ -231,8 +229,7 @@ def test_row_errors_are_listed_with_file_row_and_column(
     empty_round: Round,
     session: Session,
 ) -> None:
-    """A bad cell and an unknown reference are listed with file, row and column; nothing is
-    written and there is no Apply."""
+    """Row errors are listed with file, row and column; nothing is written, no Apply."""
     client = login(make_user())
     path = f"/rounds/{empty_round.id}/import"
     students = (
@@ -258,8 +255,7 @@ def test_row_errors_are_listed_with_file_row_and_column(
 def test_kind_is_told_by_header_when_the_name_does_not_say(
     login: Callable[[User], FlaskClient], make_user: Callable[..., User], empty_round: Round
 ) -> None:
-    """A file named `export.csv` with a schools header is read as schools; one with an unknown
-    header is refused at row 1."""
+    """A file's kind comes from its header when its name does not say it, else row 1 refuses."""
     client = login(make_user())
     path = f"/rounds/{empty_round.id}/import"
     ok = _upload(client, path, _files(("export.csv", TABLES["schools"].encode())))
@@ -302,8 +298,7 @@ def test_breaks_refused_without_the_box_and_applied_with_it(
     published: Published,
     session: Session,
 ) -> None:
-    """A lowered capacity under published placements is previewed with rule H2; Apply without
-    "Accept the breaks" is refused (409, nothing written); with it the placements are marked."""
+    """An H2 break is previewed, refused without "Accept the breaks", applied and marked with it."""
     client = login(make_user())
     path = f"/rounds/{published.round_id}/import"
     slots, slot = _break_files(session, published.round_id)
@@ -353,8 +348,7 @@ def test_a_round_changed_since_the_preview_is_previewed_again(
     empty_round: Round,
     session: Session,
 ) -> None:
-    """An import between the preview and its apply refuses the apply (rule version) and shows
-    the preview as of now, which then applies."""
+    """A round changed since its preview refuses the apply (version) and previews it anew."""
     client = login(make_user())
     path = f"/rounds/{empty_round.id}/import"
     preview = _upload(client, path, _files(("schools.csv", TABLES["schools"].encode())))
@@ -459,8 +453,7 @@ def test_viewer_reads_but_cannot_import(
     empty_round: Round,
     session: Session,
 ) -> None:
-    """A viewer sees the import page and templates without the form; a forced upload, apply
-    or new round is 403; the rounds page has no "New round from files"."""
+    """A viewer reads the page without the form; forced posts are 403; no new-round link."""
     client = login(make_user("viewer"))
     path = f"/rounds/{empty_round.id}/import"
     page = client.get(path)
@@ -544,8 +537,7 @@ def test_new_round_from_tables(
     program: Program,
     session: Session,
 ) -> None:
-    """The rounds page links "New round from files"; the header and tables are previewed (no
-    round yet), then created with their rows and a `round.create` audit event."""
+    """A new round's header and tables are previewed (no round yet), then created, audited."""
     client = login(make_user())
     assert "New round from files" in client.get("/rounds").get_data(as_text=True)
     files = _files(*((f"{kind}.csv", text.encode()) for kind, text in TABLES.items()))
@@ -592,8 +584,7 @@ def test_new_round_refusals(
     empty_round: Round,
     session: Session,
 ) -> None:
-    """A new round from tables needs its header; a taken id and a bad row are listed; a
-    program the user does not edit is refused; a document needs no header."""
+    """New-round refusals (no header, taken id, bad row, forged program); a document works."""
     other = make_program(slug="other-program")
     session.commit()
     client = login(make_user())
@@ -667,8 +658,7 @@ def test_new_round_refusals(
 
 
 def test_store_binds_uploads_to_their_owner_and_expires_them(tmp_path: Path) -> None:
-    """A kept upload loads only for its owner, within its age; sweeping deletes old ones; a
-    token that is not one of the store's names is refused without touching the disk."""
+    """A kept upload loads only for its owner, by a well-formed token, until it expires."""
     now = [1_000_000.0]
     store = UploadStore(tmp_path, max_age=dt.timedelta(hours=3), clock=lambda: now[0])
     upload = Upload(files=(TableFile("schools.csv", b"school_id,name\n"),), replace=True)
