@@ -220,7 +220,7 @@ def test_a_form_without_files_is_refused(
     path = f"/rounds/{empty_round.id}/import"
     response = client.post(path, data={"csrf_token": form_token(client, path)})
     assert response.status_code == 422
-    assert "Choose at least one file." in response.get_data(as_text=True)
+    assert "choose at least one file" in response.get_data(as_text=True)
 
 
 def test_row_errors_are_listed_with_file_row_and_column(
@@ -469,10 +469,14 @@ def test_viewer_reads_but_cannot_import(
         content_type="multipart/form-data",
     )
     assert upload.status_code == 403
+    assert client.post(path, data={"csrf_token": token}).status_code == 403
     assert (
         client.post(f"{path}/apply", data={"csrf_token": token, "upload": "0" * 32}).status_code
         == 403
     )
+    assert client.post(f"{path}/apply", data={"csrf_token": token}).status_code == 403
+    assert client.post("/rounds/new", data={"csrf_token": token}).status_code == 403
+    assert client.post("/rounds/new/create", data={"csrf_token": token}).status_code == 403
     assert client.get("/rounds/new").status_code == 403
     assert (
         client.post(

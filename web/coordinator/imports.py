@@ -66,6 +66,7 @@ from web.db import get_session
 
 _SESSION_KEY = "wbl_imports"
 _KEPT_PREVIEWS = 8
+_ENCODING_VALUES = ("", "cp1252")
 _ENCODINGS = [
     SelectChoice("", "UTF-8 (Excel: CSV UTF-8)"),
     SelectChoice("cp1252", "Windows-1252 (Excel on Windows: CSV)"),
@@ -77,14 +78,13 @@ _MIMETYPES = {
 
 
 class UploadForm(FlaskForm):
+    """The files and the import's options. An upload without files is the service's refusal
+    (listed like the files' problems), so that access is checked before anything else."""
+
     files = MultipleFileField("Files")
     replace = BooleanField("Each table is the whole list of its kind (rows not in it are removed)")
     encoding = SelectField("Encoding of CSV files", choices=_ENCODINGS, default="")
     submit = SubmitField("Preview")
-
-    def validate_files(self, field: MultipleFileField) -> None:
-        if not [f for f in field.data or () if f and f.filename]:
-            raise ValidationError("Choose at least one file.")
 
 
 class ApplyForm(FlaskForm):
@@ -176,7 +176,8 @@ def _upload(form: UploadForm) -> Upload:
         for f in form.files.data or ()
         if f and f.filename
     )
-    return Upload(files=files, replace=bool(form.replace.data), encoding=form.encoding.data or None)
+    encoding = form.encoding.data if form.encoding.data in _ENCODING_VALUES else None
+    return Upload(files=files, replace=bool(form.replace.data), encoding=encoding or None)
 
 
 def _remember(scope: str, token: str | None) -> None:
@@ -218,12 +219,7 @@ def import_round(round_id: int) -> ResponseReturnValue:
     """Upload a round's tables or document; a preview of what would change and break."""
     rnd = round_of(round_id)
     form = UploadForm()
-    if request.method == "POST":
-        if not form.validate_on_submit():
-            page = import_page(get_session(), rnd, user=actor())
-            return render_template(
-                "coordinator/import.html", rnd=rnd, page=page, form=form, preview=None
-            ), 422
+    if request.method == "POST":  # (CSRF is checked for every POST before the view)
         preview = preview_import(get_session(), rnd, _upload(form), user=actor(), store=_store())
         _remember(f"round {rnd.id}", preview.token)
         return render_template(
@@ -245,8 +241,6 @@ def apply_round_import(round_id: int) -> ResponseReturnValue:
     scope = f"round {rnd.id}"
     db = get_session()
     try:
-        if not form.validate_on_submit():
-            raise UploadExpired()
         done = apply_import(
             db,
             rnd,
@@ -313,10 +307,9 @@ def create_round() -> ResponseReturnValue:
     """Create the previewed round from the upload kept on the server."""
     form = CreateForm()
     db = get_session()
+    # A program that is not a number is no program: refused as such (403) by the service.
+    program_id = int(form.program.data) if (form.program.data or "").isdigit() else 0
     try:
-        if not form.validate_on_submit() or not form.program.data.isdigit():
-            raise UploadExpired()
-        program_id = int(form.program.data)
         done = create_round_from_upload(
             db,
             program_id,
