@@ -49,5 +49,7 @@ def _navigation() -> dict[str, object]:
 
 # The page modules register their routes on `bp`.
 from web.coordinator import rounds, students  # noqa: E402
+import web.coordinator.imports  # noqa: E402, F401  (its routes register on `bp`)
+from web.coordinator import rounds  # noqa: E402
 
 __all__ += ["rounds", "students"]
