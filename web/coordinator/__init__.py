@@ -48,8 +48,6 @@ def _navigation() -> dict[str, object]:
 
 
 # The page modules register their routes on `bp`.
-from web.coordinator import rounds, students  # noqa: E402
-import web.coordinator.imports  # noqa: E402, F401  (its routes register on `bp`)
-from web.coordinator import rounds  # noqa: E402
+from web.coordinator import imports, rounds, students  # noqa: E402
 
-__all__ += ["rounds", "students"]
+__all__ += ["imports", "rounds", "students"]
