@@ -114,7 +114,7 @@ class Client:
         body = urllib.parse.urlencode(data).encode() if data is not None else None
         started = time.perf_counter()
         try:
-            with self.opener.open(self.base + path, data=body, timeout=120) as r:
+            with self.opener.open(self.base + path, data=body, timeout=900) as r:
                 code, page = r.status, r.read().decode()
         except urllib.error.HTTPError as e:
             code, page = e.code, e.read().decode()
