@@ -10,6 +10,7 @@ from models.base import Base, UTCDateTime, utcnow
 from models.db import database_url, make_engine, make_session_factory
 from models.geocode import GeocodeCache
 from models.links import FeedState, LinkKind, PrivateLink
+from models.people import DeclinedPair, MailMessage, MailStatus
 from models.program import Membership, Program, Role, User
 from models.round import (
     Employer,
@@ -46,11 +47,14 @@ __all__ = [
     "AssignmentStatus",
     "AuditEvent",
     "Base",
+    "DeclinedPair",
     "Employer",
     "FeedState",
     "Forbidden",
     "GeocodeCache",
     "LinkKind",
+    "MailMessage",
+    "MailStatus",
     "Membership",
     "Mentor",
     "Mentorship",

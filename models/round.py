@@ -32,7 +32,7 @@ import datetime as dt
 import enum
 from typing import TYPE_CHECKING
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, json_column_type, utcnow
@@ -101,6 +101,9 @@ class Round(Base):
     summer: Mapped[bool] = mapped_column(default=False)
     mentor_meeting_minutes: Mapped[int] = mapped_column(default=30)
     status: Mapped[RoundStatus] = mapped_column(default=RoundStatus.draft)
+    # Solve with the opportunities their employers confirmed only (the others get no seats in
+    # the solve; the export is unchanged): `scheduler.problems.round_problem(for_solve=True)`.
+    confirmed_only: Mapped[bool] = mapped_column(default=False, server_default=false())
     # rounds -> solve_runs -> rounds is a cycle: use_alter adds this key after both tables
     # exist, and drops it first.
     chosen_run_id: Mapped[int | None] = mapped_column(
@@ -294,6 +297,16 @@ class Opportunity(Base):
     hazardous: Mapped[bool] = mapped_column(default=False)
     requires_mentor: Mapped[bool] = mapped_column(default=False)
     restricted: Mapped[bool] = mapped_column(default=False)
+    # The employer's answers before solving (`scheduler.employer_edits`): confirmed (as it
+    # stands), withdrawn (no seats in any solve), and the contact on site. `employer_version`
+    # counts the employer's changes: an edit posted against an older version is refused
+    # instead of overwriting the change made meanwhile.
+    confirmed_at: Mapped[dt.datetime | None]
+    withdrawn_at: Mapped[dt.datetime | None]
+    contact_name: Mapped[str | None]
+    contact_phone: Mapped[str | None] = mapped_column(String(40))
+    contact_email: Mapped[str | None] = mapped_column(String(320))
+    employer_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     round: Mapped[Round] = relationship(back_populates="opportunities")
     employer: Mapped[Employer] = relationship(back_populates="opportunities")

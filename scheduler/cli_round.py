@@ -4,7 +4,7 @@
   (`DIR/students/<id>.ics`, `DIR/employers/<id>.ics`, `DIR/mentors/<id>.ics`), the same bytes
   as served, the feeds' stored event state kept up to date the same way.
 - `wbl round links ROUND [--base-url URL] [-o FILE.csv]`: one row per person,
-  `kind,id,name,email,feed_url,page_url` (page_url empty until the pages exist), for mail
+  `kind,id,name,email,feed_url,page_url` (both empty for a revoked link), for mail
   merges; `--rotate KIND:ID` gives that person a new link (the old one stops working) and
   prints their row. Needs the secret key links derive from: `WBL_SECRET_KEY` (required when
   `WBL_ENV=production`; in development a key kept in `instance/secret_key`).

@@ -99,6 +99,9 @@ def queue() -> tuple[Huey, Any]:
     """The process's queue and its solve task, made on first use (not on import: commands
     that never queue anything must not create a queue file)."""
     huey = make_queue()
+    from scheduler.mail import register_tasks  # here: mail imports this module
+
+    register_tasks(huey)  # workers of this queue send the mail too
     return huey, huey.task(name="solve_run")(solve_task)
 
 
@@ -274,7 +277,7 @@ def execute_run(factory: sessionmaker[Session], run_id: int) -> RunStatus:
         run.started_at = run.heartbeat_at = now()
         run.worker = f"{socket.gethostname()}:{os.getpid()}"
         rnd.status = RoundStatus.solving
-        doc = round_problem(session, rnd)
+        doc = round_problem(session, rnd, for_solve=True)
         options = dict(run.options)
         previous = (
             previous_placements(session, int(options["previous_run"]))

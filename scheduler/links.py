@@ -55,10 +55,13 @@ __all__ = [
     "development_key",
     "ensure_links",
     "feed_url",
+    "holder_for_digest",
     "holder_for_token",
+    "holder_token",
     "is_production",
     "link_rows",
     "link_token",
+    "page_url",
     "revoke_link",
     "rotate_link",
     "secret_key",
@@ -150,6 +153,12 @@ def valid_token(token: str) -> bool:
 def feed_url(base_url: str, token: str) -> str:
     """The feed's address under the web app's base URL."""
     return f"{base_url.rstrip('/')}/feeds/{token}.ics"
+
+
+def page_url(base_url: str, token: str) -> str:
+    """The person's page under the web app's base URL: the same token as their feed (the page
+    takes it out of the address bar at once: `web.people`)."""
+    return f"{base_url.rstrip('/')}/p/{token}"
 
 
 def _new_secret(secret: bytes) -> tuple[str, str]:
@@ -259,7 +268,13 @@ def holder_for_token(session: Session, token: str) -> LinkHolder | None:
     the round is closed): one indexed query."""
     if not valid_token(token):
         return None
-    digest = token_hash(token)
+    return holder_for_digest(session, token_hash(token))
+
+
+def holder_for_digest(session: Session, digest: str) -> LinkHolder | None:
+    """As `holder_for_token`, from the token's hash (what a page keeps in its session cookie
+    once the token has left the address bar): re-checked on every request, so a link revoked
+    or a round closed since takes effect at once."""
     row = session.execute(_RESOLVE, {"digest": digest}).one_or_none()
     # The index found the row; the comparison that decides is constant-time all the same.
     if row is None or not hmac.compare_digest(row.token_hash, digest):
@@ -277,13 +292,27 @@ def holder_for_token(session: Session, token: str) -> LinkHolder | None:
     return LinkHolder(kind=holder_kind, round_id=row.round_id, row_id=person)
 
 
+def holder_token(session: Session, holder: LinkHolder, *, secret: bytes | None = None) -> str:
+    """The holder's token again (derived from their link's nonce), to show their feed's
+    address on their page; `LookupError` if the link is gone."""
+    column = _PERSON_COLUMN[LinkKind(holder.kind)]
+    nonce = session.scalar(
+        select(PrivateLink.nonce).where(
+            column == holder.row_id, PrivateLink.round_id == holder.round_id
+        )
+    )
+    if nonce is None:
+        raise LookupError(f"no link for this {holder.kind}")
+    return link_token(secret if secret is not None else secret_key(), nonce)
+
+
 # --- Listing -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LinkRow:
-    """One person's row of `wbl round links`: `feed_url` empty for a revoked link,
-    `page_url` empty until the pages exist."""
+    """One person's row of `wbl round links`: `feed_url` and `page_url` empty for a revoked
+    link."""
 
     kind: str
     id: str
@@ -325,11 +354,12 @@ def link_rows(
             .execution_options(yield_per=2000)
         )
         for row in session.execute(stmt):
-            revoked = row[3] is not None
+            token = "" if row[3] is not None else link_token(key, str(row[2]))
             yield LinkRow(
                 kind=kind,
                 id=str(row[0]),
                 name=str(row[1]),
                 email=str(row[4] or "") if email is not None else "",
-                feed_url="" if revoked else feed_url(base_url, link_token(key, str(row[2]))),
+                feed_url=feed_url(base_url, token) if token else "",
+                page_url=page_url(base_url, token) if token else "",
             )

@@ -24,6 +24,7 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from models import (
+    DeclinedPair,
     Employer,
     Forbidden,
     Mentor,
@@ -224,10 +225,15 @@ def round_rows(session: Session, round_id: int, *columns: Any) -> list[Any]:
     return list(session.execute(stmt))
 
 
-def round_problem(session: Session, rnd: Round) -> Doc:
+def round_problem(session: Session, rnd: Round, *, for_solve: bool = False) -> Doc:
     """The round as a `wbl-problem/1` document: the ids and content it was imported with,
     absent optional fields left out and defaults written out. One query per table. Access is
-    the caller's to check (`rounds.export_round` does, for an actor)."""
+    the caller's to check (`rounds.export_round` does, for an actor).
+
+    `for_solve`: the document a solve job solves, with the employers' answers applied (the
+    export leaves them out): a withdrawn opportunity, and with the round's `confirmed_only`
+    an unconfirmed one, offers no seats (capacity 0), and each declined (student,
+    opportunity) pair is forbidden."""
     rid = rnd.id
     school_rows = round_rows(session, rid, *School.__table__.c)
     school_ext = {row.id: row.external_id for row in school_rows}
@@ -274,6 +280,11 @@ def round_problem(session: Session, rnd: Round) -> Doc:
         )
         for row in opp_rows
     ]
+    if for_solve:
+        for row, opp in zip(opp_rows, opportunities, strict=True):
+            closed = row.withdrawn_at is not None
+            if closed or (rnd.confirmed_only and row.confirmed_at is None):
+                opp["capacity"] = 0
 
     mentor_rows = round_rows(session, rid, *Mentor.__table__.c)
     mentor_ext = {row.id: row.external_id for row in mentor_rows}
@@ -308,6 +319,16 @@ def round_problem(session: Session, rnd: Round) -> Doc:
         _pair_doc(student_ext[s], opportunity_ext[o])
         for s, o in round_rows(session, rid, f_.student_id, f_.opportunity_id)
     ]
+    if for_solve:
+        # A pin the coordinator made since the decline overrides it.
+        pinned = {(p["student"], p["opportunity"]) for p in pins}
+        d_ = DeclinedPair.__table__.c
+        forbidden += [
+            pair
+            for s, o in round_rows(session, rid, d_.student_id, d_.opportunity_id)
+            if (pair := _pair_doc(student_ext[s], opportunity_ext[o]))
+            and (pair["student"], pair["opportunity"]) not in pinned
+        ]
     return _document(
         round_header(rnd),
         schools=[school_doc(row) for row in school_rows],

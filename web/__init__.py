@@ -34,6 +34,7 @@ from scheduler.links import development_key
 from web import auth, db, errors, logs, security
 from web.coordinator import bp as coordinator_bp
 from web.feeds import bp as feeds_bp
+from web.people import BLUEPRINTS as PEOPLE_BLUEPRINTS
 
 __all__ = ["ConfigurationError", "create_app"]
 
@@ -100,6 +101,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     app.register_blueprint(feeds_bp)
     app.register_blueprint(coordinator_bp)
+    for people_bp in PEOPLE_BLUEPRINTS:  # people, employer, student, mentor (web.people)
+        app.register_blueprint(people_bp)
     errors.init_app(app)
     app.register_error_handler(404, _not_found)
     return app

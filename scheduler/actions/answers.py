@@ -8,6 +8,11 @@ must stay within capacity, as for every declined placement: see the package's de
 a re-solve or `unplace` frees it; the student's pins at that opportunity are removed (a re-solve
 must not be forced to put the student back), and the next re-solve (`solve_round`) does not
 offer the student that opportunity again and places them elsewhere where it can.
+
+A decline is durable: it is kept as a `DeclinedPair` (with the reason), which every later solve
+reads as a forbidden pair (`scheduler.problems.round_problem(for_solve=True)`), so a re-solve
+of a re-solve does not offer the pair again either (the previous run's `declined` status alone
+would be forgotten one run later).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from models import AssignmentStatus, Employer, Opportunity, Pin, Round, Student, User
+from models import AssignmentStatus, DeclinedPair, Employer, Opportunity, Pin, Round, Student, User
 from scheduler.access import Actor, LinkHolder, require_edit, same_round
 from scheduler.actions.audit import Outcome, pin_doc, placement_doc, record, where_of
 from scheduler.actions.edits import current_assignment
@@ -108,6 +113,23 @@ def _answer(
             )
         )
         removed = [pin_doc(session, p) for p in pins]
+        known = session.scalar(
+            select(DeclinedPair).where(
+                DeclinedPair.student_id == student.id,
+                DeclinedPair.opportunity_id == a.opportunity_id,
+            )
+        )
+        if known is None:
+            session.add(
+                DeclinedPair(
+                    round_id=rnd.id,
+                    student_id=student.id,
+                    opportunity_id=a.opportunity_id,
+                    reason=reason,
+                )
+            )
+        else:
+            known.reason = reason
         if pins:
             session.execute(
                 delete(Pin).where(Pin.id.in_([p.id for p in pins])),

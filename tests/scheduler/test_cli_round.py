@@ -61,7 +61,8 @@ def _links(program: Program, rnd: Round, *extra: str) -> list[dict[str, str]]:
 
 def test_links_csv_lists_everyone_once(session: Session, program: Program, rnd: Round) -> None:
     """One row per student, employer and mentor, with the header of the issue; a feed URL
-    that resolves to that person; an empty page URL; formula-like names neutralised."""
+    that resolves to that person; a page URL with the feed's token; formula-like names
+    neutralised."""
     student = session.scalars(select(Student).where(Student.round_id == rnd.id)).first()
     assert student is not None
     student.name = "=HYPERLINK(evil)"
@@ -74,7 +75,10 @@ def test_links_csv_lists_everyone_once(session: Session, program: Program, rnd: 
     )
     assert len(rows) == people
     assert len({(r["kind"], r["id"]) for r in rows}) == people
-    assert all(r["page_url"] == "" for r in rows)
+    assert all(
+        r["page_url"].split("/p/")[1] == r["feed_url"].split("/feeds/")[1].removesuffix(".ics")
+        for r in rows
+    )
     mine = next(r for r in rows if r["id"] == student.external_id)
     assert mine["name"] == "'=HYPERLINK(evil)"
     holder = links.holder_for_token(
