@@ -48,6 +48,7 @@ def _navigation() -> dict[str, object]:
 
 
 # The page modules register their routes on `bp`.
+import web.coordinator.assignments  # noqa: E402, F401
 from web.coordinator import rounds  # noqa: E402
 
 __all__ += ["rounds"]
