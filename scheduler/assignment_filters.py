@@ -115,6 +115,10 @@ class AssignmentsView:
 def listing_run(session: Session, rnd: Round, actor: Actor) -> SolveRun | None:
     """The run the page lists: the chosen one, else the latest succeeded one; None without."""
     require_staff(session, rnd, actor)
+    return _listing_run(session, rnd)
+
+
+def _listing_run(session: Session, rnd: Round) -> SolveRun | None:
     try:
         return choose_run(session, rnd)
     except NoRunError:
@@ -134,6 +138,10 @@ def filter_choices(
     the clusters of its opportunities, the groups of the run's students, and the statuses.
     Three statements (four for a run without `by_group` in its metrics), by name."""
     require_staff(session, rnd, actor)
+    return _choices(session, rnd, run)
+
+
+def _choices(session: Session, rnd: Round, run: SolveRun | None) -> FilterChoices:
     schools = session.execute(
         select(School.external_id, School.name)
         .where(School.round_id == rnd.id)
@@ -194,9 +202,11 @@ def assignments_view(
 ) -> AssignmentsView:
     """The page: its run (`listing_run`), filter choices, and a page of the run's students
     (`queries.assignments_page`; `cursor` a page's `next_cursor`). A constant number of
-    statements, whatever the round's size."""
-    run = listing_run(session, rnd, actor)
-    choices = filter_choices(session, rnd, actor, run)
+    statements, whatever the round's size: access is checked once here (and once by the
+    listing), not again by each part."""
+    require_staff(session, rnd, actor)
+    run = _listing_run(session, rnd)
+    choices = _choices(session, rnd, run)
     if run is None:
         page = AssignmentPage(
             run_id=None, sort=sort, descending=descending, rows=(), next_cursor=None

@@ -22,7 +22,17 @@ from openpyxl import load_workbook
 from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
-from models import Assignment, Employer, Opportunity, Program, Round, School, Student, User
+from models import (
+    Assignment,
+    Employer,
+    Opportunity,
+    Program,
+    Round,
+    School,
+    SolveRun,
+    Student,
+    User,
+)
 from scheduler.assignment_filters import EXPORT_COLUMNS
 from scheduler.generate import generate_round
 from tests.scheduler.published_rounds import published_round
@@ -407,4 +417,21 @@ def test_statements_per_page_do_not_grow_with_the_round(
                     assert coordinator.get(url).status_code == 200
                 counts[rid].append(len(statements))
     assert counts[published.round_id] == counts[big.id]
-    assert max(counts[big.id]) <= 12
+    assert max(counts[big.id]) <= 10
+
+
+def test_groups_are_read_from_students_when_the_run_lacks_them(
+    published: Published, coordinator: FlaskClient, session: Session
+) -> None:
+    """A run stored without `by_group` in its metrics still offers every student group."""
+    rnd = session.get_one(Round, published.round_id)
+    run = session.get_one(SolveRun, rnd.chosen_run_id)
+    groups = {g for s in _students(session, rnd.id).values() for g in s.groups}
+    assert groups
+    run.metrics = {k: v for k, v in (run.metrics or {}).items() if k != "by_group"}
+    session.commit()
+    body = coordinator.get(f"/rounds/{rnd.id}/assignments").get_data(as_text=True)
+    offered = re.search(r'<select id="group"[^>]*>(.*?)</select>', body, re.S)
+    assert offered is not None
+    values = set(re.findall(r'value="([^"]*)"', offered.group(1))) - {""}
+    assert values == groups
