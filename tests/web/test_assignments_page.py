@@ -321,6 +321,19 @@ def test_exports_equal_the_filtered_listing(
     assert [v[0] for v in values[1:]] == expected
 
 
+def test_a_download_gives_its_connection_back(
+    published: Published, coordinator: FlaskClient, engine: Engine
+) -> None:
+    """A streamed download closes its database session at its end: no connection is left
+    checked out (in a transaction) once the body has been read."""
+    coordinator.get(f"/rounds/{published.round_id}/assignments")
+    before = engine.pool.checkedout()  # type: ignore[attr-defined]
+    for fmt in ("csv", "xlsx"):
+        got = coordinator.get(f"/rounds/{published.round_id}/assignments/export.{fmt}")
+        assert got.get_data()
+        assert engine.pool.checkedout() == before  # type: ignore[attr-defined]
+
+
 def test_viewer_reads_the_page_and_downloads(
     published: Published, make_user: Callable[..., User], login: Callable[[User], FlaskClient]
 ) -> None:

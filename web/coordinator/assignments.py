@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -23,11 +23,11 @@ from flask import (
     render_template,
     request,
     session,
-    stream_with_context,
     url_for,
 )
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
+from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 from wtforms import SelectField, StringField, SubmitField
 from wtforms.fields import SelectChoice
@@ -272,6 +272,17 @@ def assignments_search(round_id: int) -> ResponseReturnValue:
     return redirect(url_for("coordinator.assignments", round_id=round_id, **args))
 
 
+def _closing(body: Iterator[bytes], db: Session) -> Iterator[bytes]:
+    """The body, then the database session closed. The request's teardown closes the session
+    when the view returns, before a streamed body is read; the body's rows then read through
+    the same session again, which nothing else would close (a connection left in a
+    transaction), so it is closed here when the body ends or the client goes away."""
+    try:
+        yield from body
+    finally:
+        db.close()
+
+
 @bp.get("/rounds/<int:round_id>/assignments/export.<any(csv, xlsx):fmt>")
 def assignments_export(round_id: int, fmt: str) -> ResponseReturnValue:
     """The filtered, sorted listing (the search included) as a CSV or XLSX download, streamed."""
@@ -292,6 +303,6 @@ def assignments_export(round_id: int, fmt: str) -> ResponseReturnValue:
     else:
         body = xlsx_chunks(EXPORT_COLUMNS, rows)
         mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    response = Response(stream_with_context(body), mimetype=mimetype)
+    response = Response(_closing(body, get_session()), mimetype=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="{stem}.{fmt}"'
     return response
