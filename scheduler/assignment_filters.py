@@ -49,6 +49,7 @@ from scheduler.tables.exporting import NoRunError, _CsvSink, _XlsxBook, choose_r
 
 __all__ = [
     "EXPORT_COLUMNS",
+    "STATUSES",
     "AssignmentsView",
     "Choice",
     "FilterChoices",
@@ -129,6 +130,8 @@ _STATUS_CHOICES: Final = (
     *(Choice(value=str(s), label=str(s).replace("_", " ")) for s in AssignmentStatus),
     Choice(value=UNPLACED, label="unplaced"),
 )
+# The values the status filter takes.
+STATUSES: Final = tuple(c.value for c in _STATUS_CHOICES)
 
 
 def filter_choices(

@@ -161,6 +161,16 @@ def test_every_filter_lists_the_matching_students(
     assert rows == []
 
 
+def test_unknown_sort_and_status_are_ignored(
+    published: Published, coordinator: FlaskClient, session: Session
+) -> None:
+    """A sort or status the page does not know lists every student by name, not an error."""
+    rows, _ = _listing(
+        coordinator, f"/rounds/{published.round_id}/assignments?sort=grade&status=lost&placed=x"
+    )
+    assert len(rows) == len(_students(session, published.round_id))
+
+
 def test_filter_selects_offer_the_rounds_choices(
     published: Published, coordinator: FlaskClient, session: Session
 ) -> None:

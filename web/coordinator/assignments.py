@@ -36,6 +36,7 @@ from wtforms.validators import Length
 from scheduler import explain
 from scheduler.assignment_filters import (
     EXPORT_COLUMNS,
+    STATUSES,
     Choice,
     assignments_view,
     csv_chunks,
@@ -104,6 +105,10 @@ def _filter_args(args: Mapping[str, str]) -> dict[str, Any]:
         keep.pop("sort", None)
     if keep.get("desc") != "1":
         keep.pop("desc", None)
+    if keep.get("status") not in STATUSES:
+        keep.pop("status", None)
+    if keep.get("placed") not in ("yes", "no"):
+        keep.pop("placed", None)
     return keep
 
 
