@@ -49,6 +49,7 @@ from scheduler.tables.exporting import NoRunError, _CsvSink, _XlsxBook, choose_r
 
 __all__ = [
     "EXPORT_COLUMNS",
+    "MAX_EMPLOYER_CHOICES",
     "STATUSES",
     "AssignmentsView",
     "Choice",
@@ -83,6 +84,9 @@ EXPORT_COLUMNS: Final = (
     "broken_rule",
 )
 _CHUNK_BYTES: Final = 64 * 1024
+# Employers offered in a select at most: a big round has thousands (a select of them is a
+# page of its own, slow to send and to use); beyond this the page asks for an employer's id.
+MAX_EMPLOYER_CHOICES: Final = 300
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,7 +101,8 @@ class Choice:
 class FilterChoices:
     schools: tuple[Choice, ...]
     clusters: tuple[Choice, ...]
-    employers: tuple[Choice, ...]
+    employers: tuple[Choice, ...]  # empty when the round has too many (`employers_listed`)
+    employers_listed: bool
     groups: tuple[Choice, ...]
     statuses: tuple[Choice, ...]
 
@@ -137,7 +142,8 @@ STATUSES: Final = tuple(c.value for c in _STATUS_CHOICES)
 def filter_choices(
     session: Session, rnd: Round, actor: Actor, run: SolveRun | None
 ) -> FilterChoices:
-    """The values the page's filters offer: the round's schools and employers (id, name),
+    """The values the page's filters offer: the round's schools and employers (id, name; the
+    employers only up to `MAX_EMPLOYER_CHOICES`, else none and `employers_listed` False),
     the clusters of its opportunities, the groups of the run's students, and the statuses.
     Three statements (four for a run without `by_group` in its metrics), by name."""
     require_staff(session, rnd, actor)
@@ -154,7 +160,9 @@ def _choices(session: Session, rnd: Round, run: SolveRun | None) -> FilterChoice
         select(Employer.external_id, Employer.name)
         .where(Employer.round_id == rnd.id)
         .order_by(Employer.name, Employer.external_id)
+        .limit(MAX_EMPLOYER_CHOICES + 1)
     ).all()
+    listed = len(employers) <= MAX_EMPLOYER_CHOICES
     clusters = session.scalars(
         select(Opportunity.cluster)
         .where(Opportunity.round_id == rnd.id)
@@ -164,7 +172,8 @@ def _choices(session: Session, rnd: Round, run: SolveRun | None) -> FilterChoice
     return FilterChoices(
         schools=tuple(Choice(value=i, label=n) for i, n in schools),
         clusters=tuple(Choice(value=c, label=c) for c in clusters),
-        employers=tuple(Choice(value=i, label=n) for i, n in employers),
+        employers=tuple(Choice(value=i, label=n) for i, n in employers) if listed else (),
+        employers_listed=listed,
         groups=tuple(Choice(value=g, label=g) for g in _groups(session, rnd, run)),
         statuses=_STATUS_CHOICES,
     )

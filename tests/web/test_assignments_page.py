@@ -458,3 +458,31 @@ def test_groups_are_read_from_students_when_the_run_lacks_them(
     assert offered is not None
     values = set(re.findall(r'value="([^"]*)"', offered.group(1))) - {""}
     assert values == groups
+
+
+def test_many_employers_are_asked_by_id(
+    published: Published,
+    coordinator: FlaskClient,
+    session: Session,
+    monkeypatch: pytest.MonkeyPatch,
+    small_pages: None,
+) -> None:
+    """A round with more employers than a select should hold asks for the employer's id in a
+    text field labelled "Employer", and the filter still works."""
+    import scheduler.assignment_filters as af
+
+    rnd = session.get_one(Round, published.round_id)
+    placed = _placements(session, rnd)
+    employers = {e.id: e.external_id for e in session.scalars(select(Employer))}
+    monkeypatch.setattr(af, "MAX_EMPLOYER_CHOICES", len(employers) - 1)
+    some = next(iter(placed.values()))[1]
+    url = f"/rounds/{rnd.id}/assignments?employer={employers[some.employer_id]}"
+    rows, bodies = _listing(coordinator, url)
+    assert '<select id="employer"' not in bodies[0]
+    assert re.search(
+        rf'<input[^>]*id="employer"[^>]*name="employer"[^>]*value="{employers[some.employer_id]}"',
+        bodies[0],
+    )
+    assert '<label for="employer">Employer</label>' in bodies[0]
+    expected = {i for i, (_, o) in placed.items() if o.employer_id == some.employer_id}
+    assert set(_ids(rows)) == expected

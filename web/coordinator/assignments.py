@@ -85,6 +85,8 @@ class FilterForm(FlaskForm):
     school = SelectField("School", validate_choice=False)
     cluster = SelectField("Cluster", validate_choice=False)
     employer = SelectField("Employer", validate_choice=False)
+    # The same filter as a text field, for a round with too many employers to list.
+    employer_id = StringField("Employer", id="employer", validators=[Length(max=100)])
     group = SelectField("Group", validate_choice=False)
     status = SelectField("Status", validate_choice=False)
     placed = SelectField("Placed", choices=list(PLACED), validate_choice=False)
@@ -223,7 +225,8 @@ def assignments(round_id: int) -> ResponseReturnValue:
             descending=descending,
             limit=limit,
         )
-    form = FilterForm(MultiDict(args))
+    form = FilterForm(MultiDict({**args, "employer_id": args.get("employer", "")}))
+    form.employer_id.name = "employer"
     form.school.choices = _choices("All schools", view.choices.schools)
     form.cluster.choices = _choices("All clusters", view.choices.clusters)
     form.employer.choices = _choices("All employers", view.choices.employers)
