@@ -49,5 +49,7 @@ def _navigation() -> dict[str, object]:
 
 # The page modules register their routes on `bp`.
 from web.coordinator import imports, rounds, students  # noqa: E402
+import web.coordinator.assignments  # noqa: E402, F401
+from web.coordinator import rounds  # noqa: E402
 
 __all__ += ["imports", "rounds", "students"]
