@@ -48,6 +48,6 @@ def _navigation() -> dict[str, object]:
 
 
 # The page modules register their routes on `bp`.
-from web.coordinator import rounds  # noqa: E402
+from web.coordinator import audit, publish, rounds, runs  # noqa: E402
 
-__all__ += ["rounds"]
+__all__ += ["audit", "publish", "rounds", "runs"]
