@@ -108,12 +108,13 @@ def audit_page(
     filters: AuditFilter | None = None,
     *,
     after: int | None = None,
-    limit: int = PAGE,
+    limit: int | None = None,
 ) -> AuditPage:
     """A page of the round's events, newest first (`after`: a page's `next_cursor`), with the
     filters' choices (`audit_choices`). Staff only; one statement for the page, two for the
     choices."""
     require_staff(session, rnd, actor)
+    limit = PAGE if limit is None else limit
     if not 1 <= limit <= 500:
         raise ValueError(f"limit must be 1..500, not {limit}")
     f = filters or AuditFilter()

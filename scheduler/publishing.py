@@ -147,11 +147,12 @@ def link_page(
     base_url: str,
     kind: str = "student",
     after: str | None = None,
-    limit: int = LINK_PAGE,
+    limit: int | None = None,
 ) -> LinkPage:
     """A page of the round's `kind` links (ids after `after`). A coordinator of the round
-    only. One statement."""
+    only (`limit` default `LINK_PAGE`). One statement."""
     require_edit(session, rnd, actor)
+    limit = LINK_PAGE if limit is None else limit
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
     rows = tuple(

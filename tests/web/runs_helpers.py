@@ -27,10 +27,11 @@ def queue_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
     jobs.queue.cache_clear()
 
 
-def moving_run(session: Session, round_id: int) -> tuple[int, str]:
+def moving_run(session: Session, round_id: int, *, why: str | None = None) -> tuple[int, str]:
     """A succeeded run of the round equal to its chosen run but for one placed student (a
     published one when the round is published) left unplaced; its id and that student's id.
-    Committed."""
+    With `why`, the run is a re-solve of the chosen run whose solution says so (`changes`, as
+    the solver writes them). Committed."""
     rnd = session.get_one(Round, round_id)
     assert rnd.chosen_run_id is not None
     chosen = session.get_one(SolveRun, rnd.chosen_run_id)
@@ -54,7 +55,24 @@ def moving_run(session: Session, round_id: int) -> tuple[int, str]:
     ]
     for a in doc["assignments"]:
         a["status"] = "proposed"
-    run = SolveRun(round_id=round_id, status=RunStatus.succeeded)
+    doc["metrics"] = {**doc["metrics"], "placed": doc["metrics"]["placed"] - 1}
+    options = {}
+    if why is not None:
+        options = {"previous_run": chosen.id}
+        before = next(
+            a
+            for a in solution_from_run(session, chosen)["assignments"]
+            if a["student"] == published
+        )
+        doc["changes"] = [
+            {
+                "student": published,
+                "from": {"opportunity": before["opportunity"], "slot": before["slot"]},
+                "to": None,
+                "reason": why,
+            }
+        ]
+    run = SolveRun(round_id=round_id, status=RunStatus.succeeded, options=options)
     session.add(run)
     session.flush()
     store_solution(session, rnd, run, doc)

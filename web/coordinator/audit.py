@@ -13,6 +13,8 @@ from web.db import get_session
 
 # Longest filter value taken from the query string (ids and action names are short).
 _MAX = 64
+# Events per page.
+AUDIT_PAGE = 50
 
 
 def _text(name: str) -> str | None:
@@ -30,7 +32,6 @@ def audit(round_id: int) -> ResponseReturnValue:
         user_id=request.args.get("user", type=int),
     )
     after = request.args.get("after", type=int)
-    page = audit_page(
-        get_session(), rnd, actor(), filters, after=after if after and after > 0 else None
-    )
+    cursor = after if after is not None and after > 0 else None
+    page = audit_page(get_session(), rnd, actor(), filters, after=cursor, limit=AUDIT_PAGE)
     return render_template("coordinator/audit.html", rnd=rnd, page=page, filters=filters)

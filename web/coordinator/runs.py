@@ -21,6 +21,8 @@ from web.db import get_session
 
 # Seconds a solve may take, as the form offers it.
 MAX_TIME_LIMIT = 3600
+# Changed students per page of the compare page.
+COMPARE_PAGE = 50
 
 
 class SolveForm(FlaskForm):
@@ -152,7 +154,9 @@ def compare(round_id: int) -> ResponseReturnValue:
     b = request.args.get("b", type=int)
     cursor = request.args.get("after") or None
     try:
-        page = compare_page(get_session(), rnd, actor(), run_a=a, run_b=b, cursor=cursor)
+        page = compare_page(
+            get_session(), rnd, actor(), run_a=a, run_b=b, cursor=cursor, limit=COMPARE_PAGE
+        )
     except (NotAllowed, UnknownId):
         raise
     except ActionRefused as refused:
