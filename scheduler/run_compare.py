@@ -1,7 +1,8 @@
 """The compare page: two runs of a round side by side, and why students moved.
 
 `compare_page` picks the runs (by default the chosen run against the latest other succeeded
-run; without a chosen run the two latest), asks `queries.compare_runs` for the metric deltas
+run, or the run before it when the chosen run is the latest; without a chosen run the two
+latest), asks `queries.compare_runs` for the metric deltas
 and a page of the students whose placement differs, and adds the solver's reason for each
 change where run b re-solved from run a (`SolveRun.result["changes"]`: "pinned elsewhere",
 "the slot's capacity went down", ...). Only the `changes` list is read from the stored result
@@ -76,6 +77,9 @@ def compare_page(
         )
     )
     ids = [r.id for r in runs]
+    if run_a is None and run_b is None and len(ids) > 1 and rnd.chosen_run_id == ids[0]:
+        # The chosen run is the latest: what it changed from the run before it.
+        run_a, run_b = ids[1], ids[0]
     if run_a is None:
         run_a = (
             rnd.chosen_run_id if rnd.chosen_run_id in ids else (ids[1] if len(ids) > 1 else None)

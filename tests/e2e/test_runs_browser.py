@@ -137,7 +137,7 @@ def test_solve_watch_keep_compare_publish(
 
     page.get_by_role("link", name="Compare runs").first.click()
     expect(page.get_by_role("heading", name="Compare runs")).to_be_visible()
-    expect(page.get_by_role("heading", name=f"Run {new_run} against run")).to_be_visible()
+    expect(page.get_by_role("heading", name=f"against run {new_run}")).to_be_visible()
     _check(page, shoot, "compare-desktop")
 
     page.get_by_role("navigation", name="Round").get_by_role("link", name="Publish").click()

@@ -112,3 +112,23 @@ def test_compare_needs_two_runs_and_refuses_other_rounds(
     session.commit()
     outsider = login(make_user(program_slug=stranger.slug))
     assert outsider.get(f"/rounds/{published.round_id}/compare").status_code == 404
+
+
+def test_compare_defaults_to_what_the_latest_chosen_run_changed(
+    session: Session,
+    published: Published,
+    make_user: Callable[..., User],
+    login: Callable[[User], FlaskClient],
+) -> None:
+    """Compare: when the chosen run is the latest, the default is the run before it -> it."""
+    import scheduler.actions as actions
+
+    rnd = session.get_one(Round, published.round_id)
+    old = rnd.chosen_run_id
+    run_id, _ = moving_run(session, published.round_id)
+    actions.choose_run(
+        session, rnd, session.get_one(SolveRun, run_id), user=None, accept_changes=True
+    )
+    session.commit()
+    html = login(make_user()).get(f"/rounds/{rnd.id}/compare").get_data(as_text=True)
+    assert f"Run {old} against run {run_id}" in html

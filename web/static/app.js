@@ -26,6 +26,11 @@ document.addEventListener("submit", function (event) {
       bar.value = p.percent;
       bar.textContent = p.percent + "%";
     }
+    var badge = block.querySelector('[data-part="status"] .badge');
+    if (badge && badge.textContent !== p.status) {
+      badge.textContent = p.status;
+      badge.className = "badge badge-" + p.status;
+    }
     var text = part(block, "text");
     if (text && text.textContent !== p.text) { text.textContent = p.text; }
     var stage = part(block, "stage");
