@@ -97,7 +97,9 @@ def test_links_csv_streams_every_link(
     assert answer.headers["Referrer-Policy"] == "no-referrer"
     assert answer.headers["Cache-Control"] == "no-store"
     assert "attachment" in answer.headers["Content-Disposition"]
-    rows = list(csv.reader(io.StringIO(answer.get_data(as_text=True))))
+    body = answer.get_data(as_text=True)
+    answer.close()  # a streamed response holds its request (and session) open until closed
+    rows = list(csv.reader(io.StringIO(body)))
     assert rows[0] == list(publishing.LINK_COLUMNS)
     people = sum(
         session.scalar(select(func.count()).select_from(m).where(m.round_id == published.round_id))

@@ -8,6 +8,7 @@ The links are credentials: these responses say `Referrer-Policy: no-referrer` an
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from flask import (
@@ -122,7 +123,16 @@ def publish_post(round_id: int) -> ResponseReturnValue:
 def links_csv(round_id: int) -> ResponseReturnValue:
     """Every person's links as CSV, streamed."""
     rnd = round_of(round_id)
-    chunks = link_csv(get_session(), rnd, actor(), base_url=current_app.config["BASE_URL"])
-    response = Response(stream_with_context(chunks), mimetype="text/csv")
+    session = get_session()
+    chunks = link_csv(session, rnd, actor(), base_url=current_app.config["BASE_URL"])
+
+    def stream() -> Iterator[str]:
+        try:
+            yield from chunks
+        finally:
+            # The stream ends after the view returned: give the connection back now.
+            session.close()
+
+    response = Response(stream_with_context(stream()), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="links-{rnd.external_id}.csv"'
     return _private(response)
