@@ -329,9 +329,12 @@ def link_rows(
     base_url: str,
     secret: bytes | None = None,
     kinds: tuple[str, ...] = KINDS,
+    after: str | None = None,
+    limit: int | None = None,
 ) -> Iterator[LinkRow]:
     """Every person's link of the round, students then employers then mentors, each by id:
-    streamed (rows are read in batches, never the whole round at once)."""
+    streamed (rows are read in batches, never the whole round at once). A page of them:
+    `after` an id (ids after it, in each kind) and `limit` (at most so many, in each kind)."""
     key = secret if secret is not None else secret_key()
     for kind in kinds:
         link_kind = LinkKind(kind)
@@ -353,6 +356,10 @@ def link_rows(
             .order_by(model.external_id)
             .execution_options(yield_per=2000)
         )
+        if after is not None:
+            stmt = stmt.where(model.external_id > after)
+        if limit is not None:
+            stmt = stmt.limit(limit)
         for row in session.execute(stmt):
             token = "" if row[3] is not None else link_token(key, str(row[2]))
             yield LinkRow(

@@ -53,3 +53,6 @@ import web.coordinator.assignments  # noqa: E402, F401
 from web.coordinator import rounds  # noqa: E402
 
 __all__ += ["imports", "rounds", "students"]
+from web.coordinator import audit, publish, rounds, runs  # noqa: E402
+
+__all__ += ["audit", "publish", "rounds", "runs"]
