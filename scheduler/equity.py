@@ -391,9 +391,9 @@ def _by_label(session: Session, rid: int, run_id: int, column: str) -> tuple[Rat
 
 
 def _label(code: str) -> str:
-    """A code as words: "information_technology" -> "Information technology"."""
-    text = code.replace("_", " ").replace("-", " ").strip()
-    return text[:1].upper() + text[1:] if text else code
+    """A code as words, its case kept (labels are the program's): "econ_disadvantaged" ->
+    "econ disadvantaged"."""
+    return code.replace("_", " ").strip() or code
 
 
 def _by_school(

@@ -135,7 +135,7 @@ def test_a_change_of_the_run_is_counted_again(session: Session, program: Program
     a = session.scalars(select(Assignment).where(Assignment.run_id == rnd.chosen_run_id)).first()
     assert a is not None
     student = session.get_one(Student, a.student_id)
-    actions.unplace(session, rnd, student, user=None)
+    actions.unplace(session, rnd, student, user=None, unpin=True)
     session.commit()
     after = eq.round_equity(session, rnd, None)
     assert after.placed == before.placed - 1

@@ -48,6 +48,6 @@ def _navigation() -> dict[str, object]:
 
 
 # The page modules register their routes on `bp`.
-from web.coordinator import rounds  # noqa: E402
+from web.coordinator import equity, rounds  # noqa: E402, F401 (equity: registers its page)
 
 __all__ += ["rounds"]
