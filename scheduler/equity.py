@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import hashlib
 import io
 import logging
 import threading
@@ -175,6 +176,8 @@ class Equity:
     schools: tuple[SchoolPoint, ...]
     sites: tuple[SiteCell, ...]
     lines: tuple[TransitLine, ...] = ()  # the transit routes under the map (with a feed)
+    # A digest of the run's state (its figures are the same while it is): a chart's ETag.
+    state: str = ""
 
     @property
     def rate(self) -> float | None:
@@ -311,6 +314,7 @@ def round_equity(
         figures["ranks"] = memo("rank", lambda: _ranks(session, run_id))
     if "travel" in wanted:
         figures["travel"] = memo("travel", lambda: _travel(session, run_id))
+    figures["state"] = hashlib.sha256(repr(state).encode()).hexdigest()[:20]
     return _equity(rid, run_id, chosen=chosen, students=students, placed=placed, figures=figures)
 
 
