@@ -14,6 +14,7 @@ Colours are dark on white (contrast of at least 4.5:1 for text and 3:1 for marks
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -32,6 +33,11 @@ from scheduler.equity import (
 )
 
 __all__ = ["CHARTS", "Chart", "chart_parts", "describe", "render"]
+
+# pygal puts a legacy import hook on sys.meta_path (for its `pygal.maps` plugins, unused here):
+# with only `find_module`, every import that falls through to it (an optional module that is
+# not installed) raises Python 3.11's ImportWarning, an error under the tests' warning filter.
+sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "PluginImportFixer"]
 
 # Dark enough on white for text (>= 4.5:1): blue, orange-brown, green, purple, grey, red.
 COLOURS: Final = ("#0a58ca", "#9a4300", "#1a7f37", "#6f42c1", "#57606a", "#cf222e")
