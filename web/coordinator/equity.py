@@ -44,6 +44,7 @@ def equity(round_id: int) -> ResponseReturnValue:
         eq=figures,
         charts=charts.CHARTS,
         alt={c.name: charts.describe(c.name, figures) for c in charts.CHARTS},
+        titles={c.name: c.title for c in charts.CHARTS},
         bins=travel_histogram(figures.travel),
         feed=_feed() is not None,
     )
