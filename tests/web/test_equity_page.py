@@ -201,3 +201,29 @@ def test_map_draws_the_feeds_routes(
     assert "transit route lines" in text
     page = _page(client, published.round_id)
     assert "over the routes of the configured transit feed" in page
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_charts_of_a_round_without_a_run_say_so(name: str) -> None:
+    """Before any run finishes, each chart still draws (no data) and says there is nothing."""
+    empty = eq.Equity(
+        round_id=1,
+        run_id=None,
+        chosen=False,
+        students=5,
+        placed=0,
+        by_group=(),
+        by_school=(),
+        by_cluster=(),
+        by_kind=(),
+        ranks=(),
+        travel=(),
+        schools=(),
+        sites=(),
+    )
+    svg = charts.render(name, empty)
+    root = ET.fromstring(svg)  # noqa: S314 (drawn here, in a test)
+    desc = root.find(f"{SVG}desc")
+    assert desc is not None
+    assert desc.text == "No finished run yet: nothing to show."
+    assert "<script" not in svg
