@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from models import Program, Round, User
 from scheduler import equity as eq
 from scheduler.generate import generate_round
+from scheduler.rounds import import_round
 from tests.scheduler.published_rounds import published_round
 from tests.web.conftest import Published
 from web import charts
@@ -227,3 +228,20 @@ def test_charts_of_a_round_without_a_run_say_so(name: str) -> None:
     assert desc is not None
     assert desc.text == "No finished run yet: nothing to show."
     assert "<script" not in svg
+
+
+def test_page_of_a_round_without_a_run(
+    client: FlaskClient,
+    login: Callable[[User], FlaskClient],
+    make_user: Callable[..., User],
+    session: Session,
+    program: Program,
+) -> None:
+    """A round that was never solved shows its students and says the figures come later."""
+    rnd = import_round(session, generate_round(8, seed=1), program)
+    session.commit()
+    login(make_user())
+    html = _page(client, rnd.id)
+    assert "No run of this round has finished yet" in html
+    assert "<dd>8</dd>" in html
+    assert "<img" not in html
