@@ -51,6 +51,7 @@ def _navigation() -> dict[str, object]:
 from web.coordinator import imports, rounds, students  # noqa: E402
 import web.coordinator.assignments  # noqa: E402, F401
 from web.coordinator import rounds  # noqa: E402
+from web.coordinator import equity, rounds  # noqa: E402, F401 (equity: registers its page)
 
 __all__ += ["imports", "rounds", "students"]
 from web.coordinator import audit, publish, rounds, runs  # noqa: E402
