@@ -60,8 +60,22 @@ PLAIN_VALUES: Mapping[str, str] = {
     "filename": "app.css",
 }
 
+# Values of one endpoint's parameters, where a word means something to that endpoint only
+# (a tuple: each value is walked). The equity charts are issue 11's equity page.
+ENDPOINT_VALUES: Mapping[str, Mapping[str, object]] = {
+    "coordinator.equity_chart": {
+        "name": ("groups", "schools", "clusters", "kinds", "ranks", "travel", "map"),
+    },
+}
+
 # Endpoints anyone may reach without logging in (the login page, its logout, static files).
 PUBLIC = frozenset({"auth.login", "auth.logout", "static"})
+# Blueprints behind the coordinators' login.
+LOGIN_BLUEPRINTS = frozenset({"coordinator"})
+# Blueprints of private links' holders (issue 12's people pages, the calendar feeds): no login;
+# without a live link (in the URL as `<token>`, or kept in the session by `/p/<token>`) every
+# request is answered 404.
+LINK_BLUEPRINTS = frozenset({"feeds", "people", "employer", "student", "mentor"})
 
 # POSTs that only read (search text travels in a POST body so that it stays out of URLs and
 # logs): a viewer may send them. Everything else a viewer POSTs is refused with 403.
@@ -84,17 +98,26 @@ class Target:
     params: frozenset[str]
 
     @property
+    def blueprint(self) -> str:
+        return self.endpoint.rpartition(".")[0]
+
+    @property
     def public(self) -> bool:
         return self.endpoint in PUBLIC
 
     @property
+    def by_link(self) -> bool:
+        """A page of a private link's holder: the link is the credential, no login."""
+        return not self.public and self.blueprint in LINK_BLUEPRINTS
+
+    @property
     def by_token(self) -> bool:
-        """A private link's route: the token is the credential, no login."""
-        return "token" in self.params
+        """A private link's own route: the token is in the URL."""
+        return self.by_link and "token" in self.params
 
     @property
     def needs_login(self) -> bool:
-        return not self.public and not self.by_token
+        return not self.public and self.blueprint in LOGIN_BLUEPRINTS
 
     @property
     def about_round(self) -> bool:
@@ -151,6 +174,10 @@ def _choices(rule: Rule, name: str, values: Mapping[str, object]) -> list[object
     converter = rule._converters.get(name)  # werkzeug keeps them here
     if isinstance(converter, AnyConverter):
         return sorted(converter.items)
+    special = ENDPOINT_VALUES.get(rule.endpoint or "", {})
+    if name in special:
+        value = special[name]
+        return list(value) if isinstance(value, tuple) else [value]
     if name in values:
         return [values[name]]
     return None
@@ -191,6 +218,17 @@ def targets(app: Flask, values: Mapping[str, object]) -> tuple[list[Target], lis
     with app.test_request_context():
         adapter = app.url_map.bind("localhost")
         for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint)):
+            blueprint = rule.endpoint.rpartition(".")[0]
+            if rule.endpoint not in PUBLIC and not (
+                blueprint in LOGIN_BLUEPRINTS or blueprint in LINK_BLUEPRINTS
+            ):
+                problems.append(
+                    f"rule {rule.rule} ({rule.endpoint}): the route walker does not know whether"
+                    f" blueprint {blueprint or '(none)'!r} is behind the login or a private link:"
+                    " teach the walker (tests/web/walker.py: LOGIN_BLUEPRINTS, LINK_BLUEPRINTS,"
+                    " PUBLIC)"
+                )
+                continue
             filled = _combinations(rule, values)
             if isinstance(filled, list):
                 problems.append(
