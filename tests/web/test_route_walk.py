@@ -121,6 +121,8 @@ def _expected(who: str, target: Target, response: TestResponse) -> str | None:
         if target.endpoint in walker.READ_ONLY_POSTS:
             return None if status < 400 else f"a viewer may send this read-only POST, {got}"
         return None if status == 403 else f"a viewer's POST must be refused with 403, {got}"
+    if who == "viewer" and target.endpoint in walker.VIEWER_REFUSED_GETS:
+        return None if status == 403 else f"a viewer must be refused this page (403), {got}"
     if who == "viewer":
         if status == 200 or (location(response) and not to_login(response)):
             return None

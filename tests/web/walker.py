@@ -83,6 +83,13 @@ READ_ONLY_POSTS: Mapping[str, str] = {
     "coordinator.assignments_search": "keeps the search text in the session, changes nothing",
 }
 
+# GET pages a viewer is refused (403), each with its reason: a viewer reads the round, but not
+# the people's private links (credentials) and not the forms that only create.
+VIEWER_REFUSED_GETS: Mapping[str, str] = {
+    "coordinator.links_csv": "every person's private link: credentials a viewer must not hold",
+    "coordinator.new_round": "the form that creates a round: a viewer creates nothing",
+}
+
 # A token of the right shape that is no link (the walk's "no valid token").
 BOGUS_TOKEN = "A" * 43
 
