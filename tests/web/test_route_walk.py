@@ -5,6 +5,7 @@ fills the parameters from a published round)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -169,9 +170,14 @@ def test_route_walk(app: Flask, walk: Walk, visitor: Visitor) -> None:
         walked += 1
         if target.by_token:
             target = walker.with_token(target, walk.token, walker.BOGUS_TOKEN)
-        problem = _expected(visitor.name, target, visitor.send(target))
+        response = visitor.send(target)
+        problem = _expected(visitor.name, target, response)
         if problem is not None:
             wrong.append(f"{target}: {problem}")
+        if visitor.name == "other" and response.status_code == 200:
+            link = re.compile(rf"/rounds/{walk.values['round_id']}(?![0-9])")
+            if link.search(response.get_data(as_text=True)):
+                wrong.append(f"{target}: links to another program's round")
     assert walked >= 8, walked
     logout = next(t for t in targets if t.endpoint == "auth.logout" and t.method == "POST")
     out = visitor.send(logout)
