@@ -180,7 +180,7 @@ class Pages:
         row = Row(page=page, endpoint=endpoint, note=note)
         self.rows.append(row)
         if not self.has(endpoint) or urls is None:
-            row.absent = True
+            row.absent, row.note = True, ""
             return
         try:
             targets = urls()
