@@ -104,6 +104,10 @@ def _expected(who: str, target: Target, response: TestResponse) -> str | None:
         if target.needs_login and who in LOGGED_OUT and not to_login(response):
             return f"expected a redirect to /login, {got}"
         return None
+    if target.endpoint == "auth.login" and target.method in ("GET", "HEAD"):
+        if who in LOGGED_OUT:
+            return None if status == 200 else f"the login page is for everyone (200), {got}"
+        return None if location(response) == "/rounds" else f"expected /rounds, {got}"
     if target.public:
         return None
     if target.by_link:
