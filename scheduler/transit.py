@@ -510,7 +510,10 @@ def typical_weekday(feed: Feed, near: dt.date | None = None) -> dt.date:
     patterns: dict[frozenset[str], int] = {}
     for _, services, _ in full:
         patterns[services] = patterns.get(services, 0) + 1
-    usual = max(patterns.items(), key=lambda kv: (kv[1], sum(per_service[s] for s in kv[0])))[0]
+    # A service may run no trip at all (a calendar row whose trips a feed left out).
+    usual = max(
+        patterns.items(), key=lambda kv: (kv[1], sum(per_service.get(s, 0) for s in kv[0]))
+    )[0]
     days = [d for d, services, _ in full if services == usual]
     target = _into_period(near, first, last)
     return min(days, key=lambda d: (abs((d - target).days), d))

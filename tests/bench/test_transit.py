@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from bench.transit import main
+from tests.gtfs_data import CAIRNS_EXTRACT
 
-GTFS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cairns_gtfs.zip"
+GTFS = CAIRNS_EXTRACT
 
 
-@pytest.mark.skipif(not GTFS.exists(), reason="the shared Cairns feed is not beside the project")
 def test_transit_benchmark_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "rows.json"
     code = main(
