@@ -178,18 +178,45 @@ def test_deterministic(cairns: Feed, term: Doc) -> None:
     assert generate_round_on_feed(300, cairns, seed=3) == term
 
 
+_KIND = {"sat": "saturday", "sun": "sunday"}
+
+
+def _kind(block: Doc) -> str:
+    """The day type of a weekly or dated block."""
+    day = (
+        block.get("day")
+        or ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[
+            dt.date.fromisoformat(block["date"]).weekday()
+        ]
+    )
+    return _KIND.get(day, "weekday")
+
+
 def test_solver_uses_the_overrides(term: Doc) -> None:
-    """Solved, each transit placement takes the override's minutes; the checker agrees."""
+    """Solved, each transit placement takes its slot's measured trips: the longest trip there
+    or back over the slot's blocks, read off the group's `trips`; the checker agrees."""
     problem = solver.load_problem(term)
     solution = solver.solve(problem, solver.SolveOptions(time_limit=30, deterministic=True))
     assert solution.status in ("optimal", "feasible")
-    measured = {
-        (t["student"], t["opportunity"]): t["minutes"] for t in expand_travel_groups(term)["travel"]
+    entry = {
+        (sid, t["opportunity"]): t
+        for g in term["travel_groups"]
+        for sid in g["students"]
+        for t in g["travel"]
     }
+    blocks = {sl["id"]: sl["blocks"] for o in term["opportunities"] for sl in o["slots"]}
     transit = [a for a in solution.assignments if a.travel_mode == "transit"]
     assert transit
     for a in transit:
-        assert measured[(a.student, a.opportunity)] == a.travel_minutes
+        trips = entry[a.student, a.opportunity]["trips"]
+        legs = [
+            (
+                trips[_kind(b)]["there"][b["start"]],
+                trips[_kind(b)]["back"][b["end"]],
+            )
+            for b in blocks[a.slot]
+        ]
+        assert a.travel_minutes == max(max(leg) for leg in legs)
     assert solver.check_solution(term, solution.to_dict()) == []
 
 
