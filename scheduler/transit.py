@@ -69,10 +69,15 @@ __all__ = [
     "Feed",
     "GTFSError",
     "TransitOptions",
+    "block_trips",
     "load_feed",
+    "measurement_note",
+    "round_day",
     "round_weekday",
     "service_days",
     "service_period",
+    "service_warning",
+    "stand_ins",
     "stop_arrivals",
     "transit_groups",
     "transit_minutes",
@@ -1402,6 +1407,47 @@ def _trips_by_block(
             table = there if direction == "there" else back
             np.minimum(least[:, o], table[kind][:, col], out=least[:, o])
     return _BlockTrips(keys=keys, there=there, back=back, least=least)
+
+
+def measurement_note(
+    problem_doc: Mapping[str, Any],
+    feed: Feed,
+    *,
+    options: TransitOptions | None = None,
+    by_block: bool = True,
+) -> list[str]:
+    """What a measurement of the round on `feed` stands on, in lines for the person running
+    it: the feed dates measured for each day type, how each block's trips and the entries'
+    `minutes` are measured (which statistic: the upper median), and first, when the round's
+    dates lie outside the feed's service, a loud warning naming them (`service_warning`)."""
+    options = options or TransitOptions()
+    rnd = problem_doc["round"]
+    start = dt.date.fromisoformat(rnd["start_date"])
+    end = dt.date.fromisoformat(rnd["end_date"])
+    summer = bool(rnd.get("summer", False))
+    lo, hi = SUMMER_WINDOW if summer else TERM_WINDOW
+    samples = _samples(lo, hi, options.step_minutes).shape[0]
+    days = ", ".join(
+        f"{kind} on {day.isoformat()} ({day.strftime('%a')})" if day else f"{kind}: no service"
+        for kind, day in stand_ins(feed, start, end).items()
+        if by_block or kind == "weekday"
+    )
+    statistic = {
+        "median": f"the upper median of {samples} departures every {options.step_minutes} min"
+        f" from {lo} to {hi} (the {samples // 2 + 1}th fastest: of an even count, the slower"
+        " of the middle two)",
+        "worst": f"the slowest of {samples} departures from {lo} to {hi}",
+        "first": f"the departure at {lo}",
+    }[options.statistic]
+    lines = [
+        f"measured on {Path(feed.path).name}: {days}",
+        "each block's trip there is the latest arriving by its start, its trip back leaves at"
+        " its end (waiting included); minutes without a block: " + statistic
+        if by_block
+        else f"one time per school (or home cell) and site, on the weekday: {statistic}",
+    ]
+    warning = service_warning(feed, start, end)
+    return [warning, *lines] if warning else lines
 
 
 def with_transit_groups(

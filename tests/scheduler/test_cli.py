@@ -244,6 +244,7 @@ def test_round_transit_measures_a_stored_round(tmp_path: Path) -> None:
         assert measured.returncode == 0, measured.stderr
         groups = len(doc["travel_groups"])
         assert f"in {groups} groups" in measured.stdout
+        assert "the upper median of 12 departures" in measured.stdout  # which median
         assert f"measuring on {GTFS.name}" in measured.stderr  # progress while it works
     exported = run("export-round", rid, "--program", "cairns")
     assert exported.returncode == 0, exported.stderr

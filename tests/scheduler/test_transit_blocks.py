@@ -17,6 +17,7 @@ from scheduler.transit import (
     Feed,
     block_trips,
     load_feed,
+    measurement_note,
     service_warning,
     stand_ins,
     transit_groups,
@@ -298,3 +299,21 @@ def test_bus_back_over_the_limit_is_explained(cairns: Feed) -> None:
         "The bus back after your 19:00 shift at lake takes 136 minutes, longer than your limit"
         " of 120 minutes."
     )
+
+
+def test_measurement_note_says_the_median_and_the_dates(cairns: Feed) -> None:
+    """What `wbl round transit` and `wbl solve --gtfs` print: the dates measured, which median,
+    and the warning first when the round lies outside the feed's service."""
+    inside = measurement_note(
+        {"round": {"start_date": "2014-09-08", "end_date": "2014-09-19"}}, cairns
+    )
+    assert inside[0] == (
+        "measured on cairns_extract.zip: weekday on 2014-09-08 (Mon), saturday on 2014-09-06"
+        " (Sat), sunday on 2014-09-07 (Sun)"
+    )
+    assert "the upper median of 12 departures every 5 min from 15:00 to 16:00" in inside[1]
+    outside = measurement_note(
+        {"round": {"start_date": "2026-09-08", "end_date": "2026-12-18"}}, cairns
+    )
+    assert outside[0].startswith("WARNING: the round runs 2026-09-08 to 2026-12-18")
+    assert len(outside) == 3
