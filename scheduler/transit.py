@@ -11,7 +11,13 @@ perhaps change buses (walking to a nearby stop), ride, walk to the site.
   origin that yields arrival times at every stop (one-to-many), from which every destination is
   read off by walking from the stops near it. Origins are batched: the scan walks the day's
   connections once in Python while numpy updates a column per (origin, departure time).
-* `transit_overrides` turns a `wbl-problem/1` document into its `travel` entries.
+* `block_trips` measures what each block of a slot needs, exactly rather than sampled: the trip
+  there arriving by the block's start (the latest one: a backward Connection Scan from the site,
+  one-to-many over origins) and the trip back leaving at its end (a forward scan from the site),
+  on the feed date that stands in for the block's day type (`stand_ins`: weekday, Saturday,
+  Sunday; `service_warning` when the round lies outside the feed's service).
+* `transit_groups` turns a `wbl-problem/1` document into `travel_groups`: per origin and
+  opportunity, `minutes` (the window's median, below) and `trips` (per block, above).
 
 Choices (all in `TransitOptions`, defaults from the spec where it has one):
 
@@ -31,8 +37,15 @@ Choices (all in `TransitOptions`, defaults from the spec where it has one):
   moment of leaving is spread over the hour. "worst" would charge every trip a full headway (often
   30-60 min in a small city) and "first" (leave at the window's start) depends on whether a bus
   happens to leave a minute before or after it; both remain available.
-* A trip that can be walked within the walking limit is a valid "transit" answer (a rider
-  going to a site 500 m away just walks), so the reported minutes are never worse than that walk.
+* Walking is a mode of the search: a trip that can be walked within the walking limit is a
+  valid "transit" answer (a rider going to a site 500 m away just walks), and for riders who
+  walk (`walk_minutes`: a group whose members all have walk among their modes) the whole trip
+  on foot counts up to their commute limit, so the reported minutes are never worse than that
+  walk.
+* The median is the **upper** median: of the 12 samples of an hour, the 7th fastest. The
+  block trips need no statistic: the trip there is the latest that arrives on time (H5 then
+  checks the student's classes end before it leaves), the trip back the one leaving at the
+  shift's end, its wait counted.
 * Trips longer than `max_minutes` = 180 min count as not made by transit.
 """
 
