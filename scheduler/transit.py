@@ -1174,6 +1174,7 @@ def transit_groups(
     options: TransitOptions | None = None,
     skip: Collection[str] = (),
     by_block: bool = True,
+    walk_whole_way: bool = True,
 ) -> list[dict[str, Any]]:
     """`travel_groups` of transit minutes measured on the feed: one group per origin, holding
     every student with transit in `travel_modes` who travels from it, and one entry
@@ -1200,7 +1201,8 @@ def transit_groups(
     solver then judges each slot by them (H4, and H5 against the student's classes). Without
     it, only `minutes` (the departure window's median), as before. Walking the whole way counts
     as a trip up to the group's widest commute limit when every member walks (`travel_modes`
-    holds walk), up to `walk_radius_m` otherwise.
+    holds walk), up to `walk_radius_m` otherwise (always, without `walk_whole_way`: the
+    measurement before block trips, which the benchmark compares against).
     """
     options = options or TransitOptions()
     rnd = problem_doc["round"]
@@ -1284,7 +1286,9 @@ def transit_groups(
         return []
 
     origins = list(group_of)
-    walk_minutes = [m if w else None for m, w in zip(limit, walkers, strict=True)]
+    walk_minutes = [
+        m if w and walk_whole_way else None for m, w in zip(limit, walkers, strict=True)
+    ]
     matrix = transit_minutes(
         feed, origins, sites, date, lo, hi, options=options, walk_minutes=walk_minutes
     )

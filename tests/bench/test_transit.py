@@ -40,3 +40,10 @@ def test_transit_benchmark_small(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert row["measure"]["same_as_generated"] is True
     assert row["measure"]["origins"] == row["groups"]
     assert "| 150 |" in capsys.readouterr().out
+    # The round measured as before block trips is solved and checked too, and its placements
+    # judged on the round measured now.
+    assert row["violations_before"] == 0
+    assert row["placements_before"] == row["placed_before"]
+    assert 0 <= row["refused_now"] <= row["placements_before"]
+    assert sum(row["refused_by_code"].values()) >= row["refused_now"]
+    assert row["measure"]["numbers"] > row["measure"]["numbers_before"]
