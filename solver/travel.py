@@ -3,6 +3,9 @@ per mode, with `travel` overrides (measured facts) winning over the estimate.
 
 Both a scalar form (one trip) and a vectorised form (a block of students by a block of
 opportunities) are here; they compute the same formula and a test keeps them in agreement.
+Where a travel group's entry measures trips by block (`trips`: by day type, the trip there
+arriving by a block's start and the trip back leaving at its end), `slot_trip` judges one slot
+by them: the mode that makes every block's trips both ways, fastest over the slot's longest.
 """
 
 from __future__ import annotations
