@@ -21,8 +21,9 @@ def test_transit_benchmark_small(tmp_path: Path, capsys: pytest.CaptureFixture[s
             str(GTFS),
             "--sizes",
             "150",
+            # Room for a loaded machine: `wbl solve` refuses a limit below its estimate.
             "--time-limit",
-            "10",
+            "120",
             "--out",
             str(tmp_path),
             "--json",
