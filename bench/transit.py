@@ -133,14 +133,19 @@ def refused_now(doc: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
     many of them for want of a bus back after the shift."""
     from scheduler.explain import pair_facts
     from solver import load_problem
-    from solver.eligibility import refusal_codes
+    from solver.eligibility import compute_eligibility, refusal_codes
     from solver.instance import Instance
 
     inst = Instance(load_problem(doc))
+    # The pass's allowed pairs first (vectorised); the one-pair rules say why for the rest.
+    elig = compute_eligibility(inst)
+    allowed = set(zip(elig.student.tolist(), elig.slot.tolist(), strict=True))
     by_code: dict[str, int] = {}
     refused = no_bus_back = back_too_long = 0
     for a in before["assignments"]:
         s, o = inst.student_ix[a["student"]], inst.opp_ix[a["opportunity"]]
+        if (s, inst.slot_ix[a["slot"]]) in allowed:
+            continue
         codes = refusal_codes(inst, s, o, inst.slot_ix[a["slot"]])
         if not codes:
             continue
