@@ -71,7 +71,14 @@ from scheduler.rounds import (
 )
 from scheduler.tables import TablesError
 from scheduler.tables.exporting import atomic_write
-from scheduler.transit import GROUP_PREFIX, Feed, GTFSError, load_feed, with_transit_groups
+from scheduler.transit import (
+    GROUP_PREFIX,
+    Feed,
+    GTFSError,
+    load_feed,
+    measurement_note,
+    with_transit_groups,
+)
 from solver import (
     Previous,
     Problem,
@@ -473,9 +480,12 @@ def solve_cmd(
     problem = _read_problem_or_exit(problem_path)
     if gtfs is not None:
         doc = json.loads(problem_path.read_text(encoding="utf-8"))
-        doc, measured = with_transit_groups(doc, _feed_or_exit(gtfs))
+        feed = _feed_or_exit(gtfs)
+        doc, measured = with_transit_groups(doc, feed)
         if not quiet:
             click.echo(f"{measured} transit times measured on {gtfs}", err=True)
+            for line in measurement_note(doc, feed):
+                click.echo(line, err=True)
         problem = load_problem(doc)
     students = len(problem.students)
     # The estimate is for a quiet machine; a busy one is slower (measured at a load of 10 on
@@ -822,7 +832,8 @@ def round_transit_cmd(round_id: str, program: str, gtfs: Path) -> None:
         step("reading the round")
         doc = export_round(session, rnd)
         step(f"measuring on {gtfs.name}")
-        doc, _ = with_transit_groups(doc, feed)
+        # The database keeps one time per entry (no column for `trips` yet): measured as such.
+        doc, _ = with_transit_groups(doc, feed, by_block=False)
         groups = [g for g in doc["travel_groups"] if g["id"].startswith(GROUP_PREFIX)]
         step(f"storing {sum(len(g['travel']) for g in groups)} times")
         try:
@@ -837,6 +848,8 @@ def round_transit_cmd(round_id: str, program: str, gtfs: Path) -> None:
         f"round {round_id!r}: {stored} transit times for {riders} students in {len(groups)}"
         f" groups, measured on {gtfs.name} in {time.perf_counter() - started:.1f}s"
     )
+    for line in measurement_note(doc, feed, by_block=False):
+        click.echo(line)
 
 
 @round_group.command("status")

@@ -23,9 +23,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from solver.eligibility import pair_trip
+from solver.eligibility import pair_travel, pair_trip, pair_trips
 from solver.instance import Instance
-from solver.rules import age_of, old_enough, slot_weekly_minutes
+from solver.problem import Slot, day_type, format_time
+from solver.rules import age_of, commute_within_limit, old_enough, slot_weekly_minutes
 
 __all__ = [
     "CODES",
@@ -185,6 +186,10 @@ class Facts:
     seats: int | None = None  # the seats of the opportunity (or slot) that were taken
     holders: int | None = None  # how many students hold them
     priority: bool = False  # those holders had priority over the student
+    # The way home, where trips are measured by block: the end of the shift that decided the
+    # code ("21:00") and the trip back after it (None: no bus back at all).
+    shift_end: str | None = None
+    back_minutes: int | None = None
 
 
 def _plural(n: int, one: str, many: str | None = None) -> str:
@@ -277,8 +282,20 @@ def _sentence(code: str, count: int | None, detail: str | None, facts: Facts | N
     if code == "forbidden":
         return f"a coordinator ruled out {where} for you."
     if code == "no_transport_mode":
+        if f.shift_end is not None and f.back_minutes is None:
+            return f"there is no bus back after your {f.shift_end} shift at {where}."
         return f"none of the ways you travel can get you to {where}."
     if code == "commute_too_long":
+        if (
+            f.shift_end is not None
+            and f.back_minutes is not None
+            and f.max_commute_minutes is not None
+        ):
+            return (
+                f"the bus back after your {f.shift_end} shift at {where} takes"
+                f" {f.back_minutes} minutes, longer than your limit of"
+                f" {_number(f.max_commute_minutes)} minutes."
+            )
         trip = _trip(facts)
         if trip is not None and f.max_commute_minutes is not None:
             return (
@@ -375,6 +392,7 @@ def pair_facts(inst: Instance, student: int, opportunity: int, slot: int | None 
     st, op = p.students[student], p.opportunities[opportunity]
     trip = pair_trip(inst, student, opportunity)
     slots = [inst.slots[slot]] if slot is not None else list(op.slots)
+    shift_end, back_minutes = _way_back(inst, student, opportunity, slots)
     # The least age `old_enough` lets in: its own test, not a second copy of the rule.
     least = next(age for age in range(200) if old_enough(age, op))
     return Facts(
@@ -391,4 +409,31 @@ def pair_facts(inst: Instance, student: int, opportunity: int, slot: int | None 
         missing_credentials=tuple(c for c in op.required_credentials if c not in st.credentials),
         cluster=op.cluster,
         seats=None if op.slots else 0,
+        shift_end=shift_end,
+        back_minutes=back_minutes,
     )
+
+
+def _way_back(
+    inst: Instance, student: int, opportunity: int, slots: Iterable[Slot]
+) -> tuple[str | None, int | None]:
+    """Where the pair's trips are measured by block (`trips`), the way home that rules a slot
+    out: the end of the first shift with no trip back ((end, None)), else of the shift whose
+    trip back is longest when that is over the student's limit ((end, minutes)); (None, None)
+    when the way back rules nothing out. Read off the same entries as `pair_slot_trip`."""
+    p = inst.problem
+    st, op = p.students[student], p.opportunities[opportunity]
+    group = int(inst.group_of[student])
+    measured = pair_travel(p, st.id, op.id, group=group)
+    worst: tuple[str, int] | None = None
+    for mode, trips in pair_trips(p, st.id, op.id, group=group).items():
+        if mode not in st.travel_modes:
+            continue
+        for sl in slots:
+            for b in sl.blocks:
+                back = trips.back.get((day_type(b.weekday), b.end), measured.get(mode))
+                if back is None:
+                    return format_time(b.end), None
+                if not commute_within_limit(st, back) and (worst is None or back > worst[1]):
+                    worst = (format_time(b.end), back)
+    return (None, None) if worst is None else worst

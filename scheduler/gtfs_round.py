@@ -24,7 +24,9 @@ mentors, pins) and moves only what a real city decides:
 
 Pins survive only where the move cannot break them: the generator checked each pin with its
 travel time, and the rules that depend on travel (H4, H5) only get easier when it shrinks, so a
-pin is kept when its student's trip is no longer than before, and dropped otherwise.
+pin is kept when its student's trip is no longer than before and the solver's rules allow it
+on the measured trips of each block (which the bell or the way back can make harder than the
+trip's time alone), and dropped otherwise.
 """
 
 from __future__ import annotations
@@ -49,8 +51,9 @@ from scheduler.transit import (
     service_period,
     transit_groups,
 )
+from solver.eligibility import pair_trip, refusal_codes
+from solver.instance import Instance
 from solver.problem import age_on, problem_from_dict
-from solver.travel import origin, trip
 
 __all__ = ["generate_round_on_feed"]
 
@@ -271,17 +274,30 @@ def _pin_trip(
     schools: Sequence[Mapping[str, Any]],
     student: Mapping[str, Any],
     opp: Mapping[str, Any],
-    measured: Mapping[str, int | None],
-) -> int | None:
-    """t(s, o) by the solver's own rules (`solver.travel.trip` from the spec's origin), for one
-    pinned pair with its measured minutes by mode (`{}`: none)."""
-    problem = problem_from_dict(
-        {"round": doc["round"], "schools": schools, "students": [student], "opportunities": [opp]}
-    )
-    st, op = problem.students[0], problem.opportunities[0]
-    at = origin(st, {sc.id: sc for sc in problem.schools}, problem.round.summer)
-    best = trip(st, op, at, dict(measured))
-    return None if best is None else best[1]
+    measured: Sequence[Mapping[str, Any]],
+    slot: str | None = None,
+) -> tuple[int | None, list[str]]:
+    """t(s, o) by the solver's own rules for one pinned pair (`solver.eligibility.pair_trip`
+    from the spec's origin), with its measured group entries (`[]`: none), and the reason codes
+    that refuse the pin (at its slot, or at every slot) on that travel: a block's measured
+    trips may make a slot harder than the trip's time alone says (the bell, the way back)."""
+    doc_ = {
+        "round": doc["round"],
+        "schools": schools,
+        # Only this opportunity's rank matters here (it lets a pin outside the clusters in).
+        "students": [
+            {
+                **student,
+                "preferences": [p for p in student.get("preferences", []) if p == opp["id"]],
+            }
+        ],
+        "opportunities": [opp],
+        "travel_groups": [{"id": "pin", "students": [student["id"]], "travel": list(measured)}],
+    }
+    inst = Instance(problem_from_dict(doc_))
+    best = pair_trip(inst, 0, 0)
+    codes = refusal_codes(inst, 0, 0, None if slot is None else inst.slot_ix[slot])
+    return (None if best is None else best[1]), codes
 
 
 def _pins_still_hold(
@@ -289,29 +305,28 @@ def _pins_still_hold(
     before: Mapping[str, Mapping[str, Any]],
     old_schools: Mapping[str, Mapping[str, Any]],
 ) -> list[dict[str, Any]]:
-    """The pins whose trip is no longer than when the generator checked them (see the module
-    docstring: H4 and H5 only get easier as the trip shrinks, nothing else moved)."""
+    """The pins whose trip is no longer than when the generator checked them and whose pair
+    the solver's rules still allow on the measured trips (see the module docstring)."""
     students = {s["id"]: s for s in doc["students"]}
     opps = {o["id"]: o for o in doc["opportunities"]}
     schools_before = [{"id": i, "name": i, "location": at} for i, at in old_schools.items()]
-    # Transit times per group, looked up through the pinned student's group.
+    # Transit entries per group, looked up through the pinned student's group.
     groups = doc.get("travel_groups") or ()
     group_of = {sid: k for k, g in enumerate(groups) for sid in g["students"]}
-    times = [
-        {t["opportunity"]: t["minutes"] for t in g["travel"] if t["mode"] == "transit"}
-        for g in groups
-    ]
+    entries = [{t["opportunity"]: t for t in g["travel"] if t["mode"] == "transit"} for g in groups]
     kept = []
     for pin in doc["pins"]:
         sid, oid = pin["student"], pin["opportunity"]
         # The generator checks pins with the spec's estimates alone (it pins no measured pair).
-        was = _pin_trip(
-            doc, schools_before, before["students"][sid], before["opportunities"][oid], {}
+        was, _ = _pin_trip(
+            doc, schools_before, before["students"][sid], before["opportunities"][oid], []
         )
-        group = times[group_of[sid]] if sid in group_of else {}
-        measured = {"transit": group[oid]} if oid in group else {}
-        now = _pin_trip(doc, doc["schools"], students[sid], opps[oid], measured)
-        if was is not None and now is not None and now <= was:
+        group = entries[group_of[sid]] if sid in group_of else {}
+        measured = [group[oid]] if oid in group else []
+        now, codes = _pin_trip(
+            doc, doc["schools"], students[sid], opps[oid], measured, pin.get("slot")
+        )
+        if was is not None and now is not None and now <= was and not codes:
             kept.append(pin)
     return kept
 

@@ -11,7 +11,13 @@ perhaps change buses (walking to a nearby stop), ride, walk to the site.
   origin that yields arrival times at every stop (one-to-many), from which every destination is
   read off by walking from the stops near it. Origins are batched: the scan walks the day's
   connections once in Python while numpy updates a column per (origin, departure time).
-* `transit_overrides` turns a `wbl-problem/1` document into its `travel` entries.
+* `block_trips` measures what each block of a slot needs, exactly rather than sampled: the trip
+  there arriving by the block's start (the latest one: a backward Connection Scan from the site,
+  one-to-many over origins) and the trip back leaving at its end (a forward scan from the site),
+  on the feed date that stands in for the block's day type (`stand_ins`: weekday, Saturday,
+  Sunday; `service_warning` when the round lies outside the feed's service).
+* `transit_groups` turns a `wbl-problem/1` document into `travel_groups`: per origin and
+  opportunity, `minutes` (the window's median, below) and `trips` (per block, above).
 
 Choices (all in `TransitOptions`, defaults from the spec where it has one):
 
@@ -31,8 +37,15 @@ Choices (all in `TransitOptions`, defaults from the spec where it has one):
   moment of leaving is spread over the hour. "worst" would charge every trip a full headway (often
   30-60 min in a small city) and "first" (leave at the window's start) depends on whether a bus
   happens to leave a minute before or after it; both remain available.
-* A trip that can be walked within the walking limit is a valid "transit" answer (a rider
-  going to a site 500 m away just walks), so the reported minutes are never worse than that walk.
+* Walking is a mode of the search: a trip that can be walked within the walking limit is a
+  valid "transit" answer (a rider going to a site 500 m away just walks), and for riders who
+  walk (`walk_minutes`: a group whose members all have walk among their modes) the whole trip
+  on foot counts up to their commute limit, so the reported minutes are never worse than that
+  walk.
+* The median is the **upper** median: of the 12 samples of an hour, the 7th fastest. The
+  block trips need no statistic: the trip there is the latest that arrives on time (H5 then
+  checks the student's classes end before it leaves), the trip back the one leaving at the
+  shift's end, its wait counted.
 * Trips longer than `max_minutes` = 180 min count as not made by transit.
 """
 
@@ -44,7 +57,7 @@ import io
 import logging
 import math
 import zipfile
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -52,7 +65,8 @@ from typing import Any, Final, Literal
 import numpy as np
 import numpy.typing as npt
 
-from solver.problem import Location
+from solver.problem import DAY_TYPES, Location, day_type
+from solver.problem import DAYS as DAYS_OF_WEEK
 from solver.travel import (
     DETOUR,
     EARTH_RADIUS_KM,
@@ -68,10 +82,15 @@ __all__ = [
     "Feed",
     "GTFSError",
     "TransitOptions",
+    "block_trips",
     "load_feed",
+    "measurement_note",
+    "round_day",
     "round_weekday",
     "service_days",
     "service_period",
+    "service_warning",
+    "stand_ins",
     "stop_arrivals",
     "transit_groups",
     "transit_minutes",
@@ -510,7 +529,10 @@ def typical_weekday(feed: Feed, near: dt.date | None = None) -> dt.date:
     patterns: dict[frozenset[str], int] = {}
     for _, services, _ in full:
         patterns[services] = patterns.get(services, 0) + 1
-    usual = max(patterns.items(), key=lambda kv: (kv[1], sum(per_service[s] for s in kv[0])))[0]
+    # A service may run no trip at all (a calendar row whose trips a feed left out).
+    usual = max(
+        patterns.items(), key=lambda kv: (kv[1], sum(per_service.get(s, 0) for s in kv[0]))
+    )[0]
     days = [d for d, services, _ in full if services == usual]
     target = _into_period(near, first, last)
     return min(days, key=lambda d: (abs((d - target).days), d))
@@ -534,6 +556,53 @@ def round_weekday(feed: Feed, start: dt.date, end: dt.date) -> dt.date:
     if start <= last and first <= end:
         return typical_weekday(feed, max(start, first))
     return typical_weekday(feed, start)
+
+
+def round_day(feed: Feed, start: dt.date, end: dt.date, kind: str) -> dt.date | None:
+    """The feed date that stands for a round's days of one day type (`weekday`, `saturday`,
+    `sunday`): `round_weekday` for weekdays; for a weekend day, the Saturday (Sunday) nearest
+    that date on which the feed runs trips and changes no service in calendar_dates (not a
+    holiday's timetable). None when the feed runs nothing on that day of the week."""
+    weekday = round_weekday(feed, start, end)
+    if kind == "weekday":
+        return weekday
+    target = 5 if kind == "saturday" else 6
+    first, last = service_period(feed)
+    per_service = _trip_counts(feed)
+    days = []
+    day = first + dt.timedelta(days=(target - first.weekday()) % 7)
+    while day <= last:
+        services = service_days(feed, day)
+        if not feed.calendar_dates.get(day) and sum(per_service.get(x, 0) for x in services) > 0:
+            days.append(day)
+        day += dt.timedelta(days=7)
+    if not days:
+        return None
+    return min(days, key=lambda d: (abs((d - weekday).days), d))
+
+
+def stand_ins(feed: Feed, start: dt.date, end: dt.date) -> dict[str, dt.date | None]:
+    """The feed date measured for each day type of a round (see `round_day`)."""
+    return {kind: round_day(feed, start, end, kind) for kind in DAY_TYPES}
+
+
+def service_warning(feed: Feed, start: dt.date, end: dt.date) -> str | None:
+    """A loud warning when the round's dates lie outside the feed's service (its timetable is
+    then another year's, or another season's), naming the dates that stand in; None when
+    the feed serves the whole round."""
+    first, last = service_period(feed)
+    if first <= start and end <= last:
+        return None
+    days = ", ".join(
+        f"{kind} {day.isoformat()} ({day.strftime('%a')})" if day else f"{kind}: no service"
+        for kind, day in stand_ins(feed, start, end).items()
+    )
+    return (
+        f"WARNING: the round runs {start.isoformat()} to {end.isoformat()}, but the feed"
+        f" {Path(feed.path).name} serves {first.isoformat()} to {last.isoformat()}: its"
+        f" timetable of other dates stands in ({days}). Check that the service has not"
+        " changed since, or measure on a current feed."
+    )
 
 
 # --- geometry -------------------------------------------------------------------------------------
@@ -721,6 +790,155 @@ def _scan(day: _Day, ready: Int32Array) -> Int32Array:
     return alight
 
 
+def _scan_back(day: _Day, need: Int32Array) -> Int32Array:
+    """The Connection Scan backwards, for many searches at once: column k of `need` holds, per
+    stop, the latest time search k may get off a vehicle there and still reach its target in
+    time (walking on from that stop). Returns per stop and search the latest departure by
+    vehicle from it that reaches the target in time (-_NEVER: none). `need` is updated.
+
+    The mirror of `_scan`: connections latest first; staying on a trip costs nothing; a change
+    at a stop nearby costs the walk plus `transfer_minutes`, as forwards."""
+    n_stops, width = need.shape
+    board = np.full((n_stops, width), -_NEVER, dtype=np.int32)
+    on_trip = np.zeros((max(day.n_trips, 1), width), dtype=np.bool_)
+    never = np.int32(-_NEVER)
+    foot_start, foot_to, foot_seconds = day.foot_start, day.foot_to, day.foot_seconds
+    for u, v, td, ta, t, pick, drop in zip(
+        reversed(day.dep_stop),
+        reversed(day.arr_stop),
+        reversed(day.dep_time),
+        reversed(day.arr_time),
+        reversed(day.trip),
+        reversed(day.pickup),
+        reversed(day.dropoff),
+        strict=True,
+    ):
+        reach = on_trip[t]
+        if drop:
+            arrives = need[v] >= ta
+            if arrives.any():
+                reach = reach | arrives
+                on_trip[t] = reach
+        if not pick or not reach.any():
+            continue
+        depart = np.where(reach, np.int32(td), never)
+        if not (depart > board[u]).any():
+            continue  # every search left here as late already, and changed buses from here then
+        np.maximum(board[u], depart, out=board[u])
+        for k in range(foot_start[u], foot_start[u + 1]):
+            w = foot_to[k]
+            np.maximum(need[w], depart - np.int32(foot_seconds[k]), out=need[w])
+    return board
+
+
+def _rectangle(
+    rows: IntArray, stops: IntArray, walk: IntArray
+) -> tuple[IntArray, IntArray, Int32Array]:
+    """`_egress_table` for any points (origins or destinations) and their stops nearby."""
+    return _egress_table(rows, stops, walk)
+
+
+def block_trips(
+    feed: Feed,
+    date: dt.date | None,
+    origins: Sequence[tuple[float, float]] | npt.ArrayLike,
+    sites: Sequence[tuple[float, float]] | npt.ArrayLike,
+    there: Sequence[tuple[int, int]],
+    back: Sequence[tuple[int, int]],
+    *,
+    options: TransitOptions | None = None,
+    walk_minutes: Sequence[int | None] | None = None,
+) -> tuple[Int32Array, Int32Array]:
+    """Door-to-door minutes of the trips a block needs, on one service date: for each
+    `there` column (site index, minute a block starts) and origin, the trip arriving at the site
+    by then, the latest one that does, from leaving the origin to the block's start (so a
+    student free by then can make it); for each `back` column (site index, minute a block ends),
+    the trip leaving the site then, waiting included, until the origin. `UNREACHABLE` where no
+    such trip takes at most `max_minutes`. Walking the whole way counts as in
+    `transit_minutes`; `date` None: no bus runs that day, only walks.
+
+    Exact, not sampled: one backward scan per `there` column (one-to-many: every origin at
+    once), one forward scan per `back` column, batched as `transit_minutes` batches origins."""
+    options = options or TransitOptions()
+    orig, site = _as_points(origins), _as_points(sites)
+    n_orig = orig.shape[0]
+    out_there = np.full((n_orig, len(there)), UNREACHABLE, dtype=np.int32)
+    out_back = np.full((n_orig, len(back)), UNREACHABLE, dtype=np.int32)
+    if n_orig == 0:
+        return out_there, out_back
+    limit = 60 * options.max_minutes
+    stops = np.column_stack((feed.stop_lat, feed.stop_lon))
+    n_stops = stops.shape[0]
+    o_orig, o_stop, o_dist = _pairs_within(orig, stops, options.walk_radius_m)
+    s_site, s_stop, s_dist = _pairs_within(site, stops, options.walk_radius_m)
+    s_walk = options.walk_seconds(s_dist)
+    s_begin = np.searchsorted(s_site, np.arange(site.shape[0]), side="left")
+    s_end = np.searchsorted(s_site, np.arange(site.shape[0]), side="right")
+    served, pad_stop, pad_walk = _rectangle(o_orig, o_stop, options.walk_seconds(o_dist))
+
+    def columns(cols: Sequence[tuple[int, int]], n_trips: int) -> Iterator[tuple[int, int]]:
+        per_column = 8 * n_stops + max(n_trips, 1)
+        batch = max(1, min(4096, 200_000_000 // per_column))
+        for c0 in range(0, len(cols), batch):
+            yield c0, min(len(cols), c0 + batch)
+
+    if date is not None and served.size and there:
+        t_s = np.array([60 * t for _, t in there], dtype=np.int64)
+        day = _day(feed, date, int(t_s.min()) - limit, int(t_s.max()), options)
+        for c0, c1 in columns(there, day.n_trips):
+            need = np.full((n_stops, c1 - c0), -_NEVER, dtype=np.int32)
+            for k in range(c0, c1):
+                i = there[k][0]
+                for q in range(int(s_begin[i]), int(s_end[i])):
+                    stop = int(s_stop[q])
+                    need[stop, k - c0] = max(need[stop, k - c0], t_s[k] - s_walk[q])
+            board = _scan_back(day, need)
+            latest = np.full((served.shape[0], c1 - c0), -_NEVER, dtype=np.int64)
+            for j in range(pad_stop.shape[1]):
+                np.maximum(
+                    latest,
+                    board[pad_stop[:, j]].astype(np.int64) - pad_walk[:, j, None],
+                    out=latest,
+                )
+            taken = t_s[None, c0:c1] - latest
+            out_there[served, c0:c1] = np.where(taken <= limit, -(-taken // 60), UNREACHABLE)
+    if date is not None and served.size and back:
+        t_b = np.array([60 * t for _, t in back], dtype=np.int64)
+        day = _day(feed, date, int(t_b.min()), int(t_b.max()) + limit, options)
+        for c0, c1 in columns(back, day.n_trips):
+            ready = np.full((n_stops, c1 - c0), _NEVER, dtype=np.int32)
+            for k in range(c0, c1):
+                i = back[k][0]
+                for q in range(int(s_begin[i]), int(s_end[i])):
+                    stop = int(s_stop[q])
+                    ready[stop, k - c0] = min(ready[stop, k - c0], t_b[k] + s_walk[q])
+            alight = _scan(day, ready)
+            best = np.full((served.shape[0], c1 - c0), _NEVER, dtype=np.int64)
+            for j in range(pad_stop.shape[1]):
+                np.minimum(
+                    best, alight[pad_stop[:, j]].astype(np.int64) + pad_walk[:, j, None], out=best
+                )
+            taken = best - t_b[None, c0:c1]
+            out_back[served, c0:c1] = np.where(taken <= limit, -(-taken // 60), UNREACHABLE)
+    # Walking the whole way, either direction, whatever the timetable.
+    w_orig, w_site, walk = _walks(orig, site, options, walk_minutes)
+    if w_orig.size:
+        minutes = np.ceil(walk / 60).astype(np.int32)
+        for cols, out in ((there, out_there), (back, out_back)):
+            if not cols:
+                continue
+            col_site = np.array([i for i, _ in cols], dtype=np.int64)
+            order = np.argsort(col_site, kind="stable")
+            start = np.searchsorted(col_site[order], w_site, side="left")
+            stop_ = np.searchsorted(col_site[order], w_site, side="right")
+            for a, b, r, m in zip(
+                start.tolist(), stop_.tolist(), w_orig.tolist(), minutes.tolist(), strict=True
+            ):
+                ks = order[a:b]
+                out[r, ks] = np.minimum(out[r, ks], m)
+    return out_there, out_back
+
+
 def _clock(value: str | dt.time | int) -> int:
     """'HH:MM' or a time to seconds after midnight; an int is taken as seconds already."""
     if isinstance(value, int):
@@ -774,11 +992,14 @@ def transit_minutes(
     depart_until: str | dt.time | int = TERM_WINDOW[1],
     *,
     options: TransitOptions | None = None,
+    walk_minutes: Sequence[int | None] | None = None,
 ) -> Int32Array:
     """Door-to-door transit minutes, origins x destinations, `UNREACHABLE` where transit cannot
     make the trip. Points are (lat, lon); the trip leaves at a moment sampled every
     `step_minutes` in [depart_from, depart_until) and the samples are summarised by
     `options.statistic` (waiting at the first stop included, see the module docstring).
+    Walking the whole way is a trip too: within `walk_radius_m`, or, for an origin whose
+    `walk_minutes` is given, within that many minutes on foot (its riders may walk that far).
 
     One search per origin and departure sample, all batched into one Connection Scan; each
     destination is then read off the arrival times of the stops within walking distance of it.
@@ -830,12 +1051,34 @@ def transit_minutes(
                 searched[group],
             )
 
-    # The whole trip on foot, when short enough to count as walking to a stop.
-    w_orig, w_dest, w_dist = _pairs_within(orig, dest, options.walk_radius_m)
+    # The whole trip on foot: a mode of its own, never slower than the bus when it is allowed.
+    w_orig, w_dest, walk = _walks(orig, dest, options, walk_minutes)
     if w_orig.size:
-        walk_min = np.ceil(options.walk_seconds(w_dist) / 60).astype(np.int32)
+        walk_min = np.ceil(walk / 60).astype(np.int32)
         result[w_orig, w_dest] = np.minimum(result[w_orig, w_dest], walk_min)
     return result
+
+
+def _walks(
+    orig: FloatArray,
+    dest: FloatArray,
+    options: TransitOptions,
+    walk_minutes: Sequence[int | None] | None,
+) -> tuple[IntArray, IntArray, IntArray]:
+    """(origin, destination, seconds) of every trip that may be walked the whole way: within
+    `walk_radius_m` (as far as anyone walks to a stop), or within the origin's `walk_minutes`
+    on foot when given."""
+    limits = np.full(orig.shape[0], -1.0)
+    if walk_minutes is not None:
+        limits = np.array([-1.0 if m is None else float(m) for m in walk_minutes])
+    speed = options.walk_speed_kmh / 3.6
+    # Metres a walk of the origin's minutes covers in a straight line, at least the radius.
+    reach = np.maximum(limits * 60 * speed / options.detour, options.walk_radius_m)
+    w_orig, w_dest, w_dist = _pairs_within(
+        orig, dest, float(reach.max(initial=options.walk_radius_m))
+    )
+    keep = w_dist <= reach[w_orig]
+    return w_orig[keep], w_dest[keep], options.walk_seconds(w_dist[keep])
 
 
 def _egress_table(
@@ -930,6 +1173,8 @@ def transit_groups(
     prune: bool = True,
     options: TransitOptions | None = None,
     skip: Collection[str] = (),
+    by_block: bool = True,
+    walk_whole_way: bool = True,
 ) -> list[dict[str, Any]]:
     """`travel_groups` of transit minutes measured on the feed: one group per origin, holding
     every student with transit in `travel_modes` who travels from it, and one entry
@@ -949,6 +1194,15 @@ def transit_groups(
     farthest member's). An unplaced student's reason may then read `commute_too_long` where
     the measurement alone would say `no_transport_mode`. Without it every candidate is kept.
     A member's own `travel` entry for transit still wins over the group's (the format's rule).
+
+    With `by_block` (the default) each entry also carries `trips`: for every block of the
+    opportunity's slots, by its day type (the feed dates of `stand_ins`), the trip there
+    arriving by the block's start and the trip back leaving at its end (`block_trips`); the
+    solver then judges each slot by them (H4, and H5 against the student's classes). Without
+    it, only `minutes` (the departure window's median), as before. Walking the whole way counts
+    as a trip up to the group's widest commute limit when every member walks (`travel_modes`
+    holds walk), up to `walk_radius_m` otherwise (always, without `walk_whole_way`: the
+    measurement before block trips, which the benchmark compares against).
     """
     options = options or TransitOptions()
     rnd = problem_doc["round"]
@@ -982,6 +1236,7 @@ def transit_groups(
     group_of: dict[tuple[float, float], int] = {}
     names: list[str] = []
     members: list[list[str]] = []
+    walkers: list[bool] = []
     limit: list[int] = []
     radius: list[float] = []
     all_clusters: list[bool] = []
@@ -1009,10 +1264,12 @@ def transit_groups(
             g = group_of[key] = len(names)
             names.append(name)
             members.append([])
+            walkers.append(True)
             limit.append(0)
             radius.append(0.0)
             all_clusters.append(False)
         members[g].append(s["id"])
+        walkers[g] = walkers[g] and "walk" in s.get("travel_modes", [])
         limit[g] = max(limit[g], int(s.get("max_commute_minutes", 60)))
         if at != key:
             radius[g] = max(radius[g], haversine_km(_location(at), _location(key)))
@@ -1029,8 +1286,18 @@ def transit_groups(
         return []
 
     origins = list(group_of)
-    matrix = transit_minutes(feed, origins, sites, date, lo, hi, options=options)
+    walk_minutes = [
+        m if w and walk_whole_way else None for m, w in zip(limit, walkers, strict=True)
+    ]
+    matrix = transit_minutes(
+        feed, origins, sites, date, lo, hi, options=options, walk_minutes=walk_minutes
+    )
     log.info("transit: %d origins x %d sites on %s, %s-%s", len(origins), len(sites), date, lo, hi)
+    trips = (
+        _trips_by_block(feed, rnd, opps, opp_site, origins, sites, options, walk_minutes)
+        if by_block
+        else None
+    )
 
     n_groups = len(names)
     wants = np.zeros((n_groups, len(cluster_ix)), dtype=np.bool_)
@@ -1047,6 +1314,7 @@ def transit_groups(
         keep = np.ones(n_opps, dtype=np.bool_) if all_clusters[g] else wants[g, opp_cluster]
         keep[chosen.get(g, [])] = True  # ranked choices outside the clusters
         minutes = matrix[g, opp_site]
+        least = minutes if trips is None else np.minimum(minutes, trips.least[g])
         if prune:
             site_xy = sites[opp_site]
             km = haversine_pairs(
@@ -1058,17 +1326,145 @@ def transit_groups(
             guess = np.where(
                 accessible, estimate_matrix(np.maximum(km - radii[g], 0.0), "transit"), UNREACHABLE
             )
-            keep &= (minutes <= limits[g]) | (guess <= limits[g])
-        travel = [
-            {
+            keep &= (least <= limits[g]) | (guess <= limits[g])
+        travel = []
+        for o in np.flatnonzero(keep).tolist():
+            entry: dict[str, Any] = {
                 "opportunity": opp_ids[o],
                 "mode": "transit",
                 "minutes": None if int(minutes[o]) == UNREACHABLE else int(minutes[o]),
             }
-            for o in np.flatnonzero(keep).tolist()
-        ]
+            if trips is not None and trips.keys[o]:
+                entry["trips"] = trips.entry(g, o)
+            travel.append(entry)
         groups.append({"id": names[g], "students": members[g], "travel": travel})
     return groups
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class _BlockTrips:
+    """Every origin's trips for every block time of every opportunity (`block_trips` per day
+    type), and per (origin, opportunity) the least of them, for pruning."""
+
+    keys: list[
+        list[tuple[str, str, str, int]]
+    ]  # per opportunity: (day type, direction, HH:MM, column)
+    there: dict[str, Int32Array]  # day type -> origins x columns
+    back: dict[str, Int32Array]
+    least: Int32Array  # origins x opportunities
+
+    def entry(self, g: int, o: int) -> dict[str, dict[str, dict[str, int | None]]]:
+        """The `trips` of origin g's entry for opportunity o."""
+        out: dict[str, dict[str, dict[str, int | None]]] = {}
+        for kind, direction, clock, col in self.keys[o]:
+            value = int((self.there if direction == "there" else self.back)[kind][g, col])
+            legs = out.setdefault(kind, {})
+            legs.setdefault(direction, {})[clock] = None if value == UNREACHABLE else value
+        return out
+
+
+def _trips_by_block(
+    feed: Feed,
+    rnd: Mapping[str, Any],
+    opps: Sequence[Mapping[str, Any]],
+    opp_site: IntArray,
+    origins: Sequence[tuple[float, float]],
+    sites: FloatArray,
+    options: TransitOptions,
+    walk_minutes: Sequence[int | None],
+) -> _BlockTrips:
+    """The trips each block of each opportunity needs, measured once per (site, day type,
+    time) for every origin: the columns of `block_trips`."""
+    days = stand_ins(
+        feed, dt.date.fromisoformat(rnd["start_date"]), dt.date.fromisoformat(rnd["end_date"])
+    )
+    columns: dict[tuple[str, str], dict[tuple[int, int], int]] = {
+        (kind, direction): {} for kind in DAY_TYPES for direction in ("there", "back")
+    }
+    keys: list[list[tuple[str, str, str, int]]] = []
+    for o, opp in enumerate(opps):
+        seen: dict[tuple[str, str, str], int] = {}
+        for slot in opp.get("slots") or ():
+            for block in slot.get("blocks") or ():
+                if "date" in block:
+                    weekday = dt.date.fromisoformat(block["date"]).weekday()
+                else:
+                    weekday = DAYS_OF_WEEK.index(block["day"])
+                kind = day_type(weekday)
+                for direction, clock in (("there", block["start"]), ("back", block["end"])):
+                    if (kind, direction, clock) in seen:
+                        continue
+                    numbered = columns[kind, direction]
+                    at = (int(opp_site[o]), _clock(clock) // 60)
+                    seen[kind, direction, clock] = numbered.setdefault(at, len(numbered))
+        keys.append([(k, d, c, col) for (k, d, c), col in seen.items()])
+    there: dict[str, Int32Array] = {}
+    back: dict[str, Int32Array] = {}
+    for kind in DAY_TYPES:
+        there[kind], back[kind] = block_trips(
+            feed,
+            days[kind],
+            origins,
+            sites,
+            list(columns[kind, "there"]),
+            list(columns[kind, "back"]),
+            options=options,
+            walk_minutes=walk_minutes,
+        )
+        log.info(
+            "transit: %s trips on %s: %d arrivals, %d departures",
+            kind,
+            days[kind],
+            len(columns[kind, "there"]),
+            len(columns[kind, "back"]),
+        )
+    least = np.full((len(origins), len(opps)), UNREACHABLE, dtype=np.int32)
+    for o, found in enumerate(keys):
+        for kind, direction, _, col in found:
+            table = there if direction == "there" else back
+            np.minimum(least[:, o], table[kind][:, col], out=least[:, o])
+    return _BlockTrips(keys=keys, there=there, back=back, least=least)
+
+
+def measurement_note(
+    problem_doc: Mapping[str, Any],
+    feed: Feed,
+    *,
+    options: TransitOptions | None = None,
+    by_block: bool = True,
+) -> list[str]:
+    """What a measurement of the round on `feed` stands on, in lines for the person running
+    it: the feed dates measured for each day type, how each block's trips and the entries'
+    `minutes` are measured (which statistic: the upper median), and first, when the round's
+    dates lie outside the feed's service, a loud warning naming them (`service_warning`)."""
+    options = options or TransitOptions()
+    rnd = problem_doc["round"]
+    start = dt.date.fromisoformat(rnd["start_date"])
+    end = dt.date.fromisoformat(rnd["end_date"])
+    summer = bool(rnd.get("summer", False))
+    lo, hi = SUMMER_WINDOW if summer else TERM_WINDOW
+    samples = _samples(lo, hi, options.step_minutes).shape[0]
+    days = ", ".join(
+        f"{kind} on {day.isoformat()} ({day.strftime('%a')})" if day else f"{kind}: no service"
+        for kind, day in stand_ins(feed, start, end).items()
+        if by_block or kind == "weekday"
+    )
+    statistic = {
+        "median": f"the upper median of {samples} departures every {options.step_minutes} min"
+        f" from {lo} to {hi} (the {samples // 2 + 1}th fastest: of an even count, the slower"
+        " of the middle two)",
+        "worst": f"the slowest of {samples} departures from {lo} to {hi}",
+        "first": f"the departure at {lo}",
+    }[options.statistic]
+    lines = [
+        f"measured on {Path(feed.path).name}: {days}",
+        "each block's trip there is the latest arriving by its start, its trip back leaves at"
+        " its end (waiting included); minutes without a block: " + statistic
+        if by_block
+        else f"one time per school (or home cell) and site, on the weekday: {statistic}",
+    ]
+    warning = service_warning(feed, start, end)
+    return [warning, *lines] if warning else lines
 
 
 def with_transit_groups(

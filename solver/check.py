@@ -9,7 +9,10 @@ valid. A malformed solution is reported, never raised: the checker reads the sol
 defensively and checks the rules only on the entries that resolve. The problem is assumed
 valid (references resolve); absent optional fields take the spec's defaults. One extension of
 the format is read: `travel_groups` (measured travel times shared by a group of students, each
-entry standing for a `travel` entry of every member who has none of their own).
+entry standing for a `travel` entry of every member who has none of their own), with its
+entries' `trips` (times by day type and time: the trip arriving by a block's start, the trip
+leaving at its end; a slot then takes, by such a mode, the longest of its blocks' trips, and
+each block keeps the student free for its own trips there and back).
 
 All times are integer minutes after midnight; hours are compared in minutes.
 """
@@ -34,6 +37,15 @@ _FORMAT = "wbl-solution/1"
 _STATUSES = ("optimal", "feasible", "infeasible", "unknown")
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SCHOOL_DAYS = _DAYS[:5]
+_DAY_TYPE = {
+    "mon": "weekday",
+    "tue": "weekday",
+    "wed": "weekday",
+    "thu": "weekday",
+    "fri": "weekday",
+    "sat": "saturday",
+    "sun": "sunday",
+}
 _MODES = ("walk", "bike", "transit", "car")  # also the tie-break order of equal travel times
 _SPEED_KMH = {"walk": 4.8, "bike": 14.0, "transit": 18.0, "car": 35.0}
 _OVERHEAD_MIN = {"walk": 0, "bike": 0, "transit": 10, "car": 5}
@@ -62,6 +74,8 @@ _REASON_CODES = frozenset(
 # Codes that claim "at least one opportunity refuses the student for that rule".
 _RULE_CODES = _REASON_CODES - {"capacity_taken", "no_mentor", "no_opportunities"}
 _SLOT_CODES = frozenset({"schedule_conflict", "over_weekly_hours", "child_labour_hours"})
+# Codes that a slot refuses too when trips are measured per block (`trips`).
+_COMMUTE_CODES = frozenset({"no_transport_mode", "commute_too_long"})
 _TIME = re.compile(r"(\d\d):(\d\d)")
 
 
@@ -171,6 +185,8 @@ class _Problem:
     # `travel_groups` (an extension of the format): a student's group, and the group's times.
     group_of: dict[str, str]
     group_travel: dict[tuple[str, str, str], int | None]
+    # Their `trips`: (day type, "there"|"back", minutes after midnight) -> minutes or None.
+    group_trips: dict[tuple[str, str, str], dict[tuple[str, str, int], int | None]]
     pins: tuple[_Pin, ...]
     forbidden: frozenset[tuple[str, str]]
 
@@ -307,6 +323,17 @@ def _parse_problem(doc: Mapping[str, Any]) -> _Problem:
             (g["id"], t["opportunity"], t["mode"]): t.get("minutes")
             for g in _items(doc, "travel_groups")
             for t in _items(g, "travel")
+        },
+        group_trips={
+            (g["id"], t["opportunity"], t["mode"]): {
+                (kind, direction, _minutes_of(clock)): minutes
+                for kind, legs in t["trips"].items()
+                for direction in ("there", "back")
+                for clock, minutes in (legs.get(direction) or {}).items()
+            }
+            for g in _items(doc, "travel_groups")
+            for t in _items(g, "travel")
+            if t.get("trips") is not None
         },
         pins=tuple(
             _Pin(
@@ -596,17 +623,80 @@ def _mode_minutes(p: _Problem, s: _Student, o: _Opportunity, mode: str) -> int |
     return _estimate_minutes(mode, _haversine_km(s.origin, o.location))
 
 
+def _trips(p: _Problem, s: _Student, o: _Opportunity, mode: str) -> dict[Any, int | None] | None:
+    """The group's `trips` of the pair by `mode`, unless the student's own entry wins."""
+    if (s.id, o.id, mode) in p.travel:
+        return None
+    group = p.group_of.get(s.id)
+    return None if group is None else p.group_trips.get((group, o.id, mode))
+
+
+def _least_minutes(p: _Problem, s: _Student, o: _Opportunity, mode: str) -> int | None:
+    """t(s, o, mode), or with `trips` the least time any block may take by it."""
+    minutes = _mode_minutes(p, s, o, mode)
+    trips = _trips(p, s, o, mode)
+    if trips is None:
+        return minutes
+    values = [m for m in (minutes, *trips.values()) if m is not None]
+    return min(values) if values else None
+
+
 def _best_travel(p: _Problem, s: _Student, o: _Opportunity) -> tuple[str, int] | None:
-    """(mode, t(s, o)) over the usable modes, ties broken walk, bike, transit, car."""
+    """(mode, t(s, o)) over the usable modes, ties broken walk, bike, transit, car (a mode
+    with `trips` by its least time: each slot is then judged by `_slot_travel`)."""
     options = [
         (minutes, _MODES.index(mode), mode)
         for mode in s.travel_modes
-        if mode in _MODES and (minutes := _mode_minutes(p, s, o, mode)) is not None
+        if mode in _MODES and (minutes := _least_minutes(p, s, o, mode)) is not None
     ]
     if not options:
         return None
     minutes, _, mode = min(options)
     return mode, minutes
+
+
+def _legs(
+    minutes: int | None, trips: Mapping[Any, int | None] | None, slot: _Slot
+) -> list[tuple[int, int]] | None:
+    """(there, back) of each block of the slot by one mode; None when one way has no trip."""
+    legs = []
+    for b in slot.blocks:
+        day = b.day if b.on is None else _DAYS[b.on.weekday()]
+        kind = _DAY_TYPE[day or "mon"]
+        there, back = minutes, minutes
+        if trips is not None:
+            there = trips.get((kind, "there", b.start), minutes)
+            back = trips.get((kind, "back", b.end), minutes)
+        if there is None or back is None:
+            return None
+        legs.append((there, back))
+    return legs
+
+
+def _slot_travel(
+    p: _Problem, s: _Student, o: _Opportunity, slot: _Slot
+) -> tuple[str, int, list[tuple[int, int]]] | None:
+    """(mode, minutes, legs) for the slot: per usable mode the longest trip there or back over
+    the slot's blocks (each block's own with `trips`, else t(s, o, mode) both ways), the
+    least of them (ties walk, bike, transit, car), and that mode's (there, back) per block."""
+    best: tuple[int, int, str, list[tuple[int, int]]] | None = None
+    for mode in s.travel_modes:
+        if mode not in _MODES:
+            continue
+        minutes = _mode_minutes(p, s, o, mode)
+        trips = _trips(p, s, o, mode)
+        if trips is None and minutes is None:
+            continue
+        legs = _legs(minutes, trips, slot)
+        if legs is None or (not legs and minutes is None):
+            continue
+        longest = max((max(leg) for leg in legs), default=minutes or 0)
+        option = (longest, _MODES.index(mode), mode, legs)
+        if best is None or option[:2] < best[:2]:
+            best = option
+    if best is None:
+        return None
+    return best[2], best[0], best[3]
 
 
 # --- hours (H6, H7) ----------------------------------------------------------------------------
@@ -756,12 +846,14 @@ def _opportunity_refusals(
     return refusals
 
 
-def _schedule(s: _Student, slot: _Slot, travel: int) -> list[str]:
+def _schedule(s: _Student, slot: _Slot, legs: list[tuple[int, int]]) -> list[str]:
+    """H5: each weekly block, widened by its trip there before and its trip back after."""
     return [
-        f"{b} conflicts with busy {c} (travel {travel} min)"
-        for b in slot.weekly
+        f"{b} conflicts with busy {c} (travel {there} min there, {back} min back)"
+        for b, (there, back) in zip(slot.blocks, legs, strict=True)
+        if b.on is None
         for c in s.busy
-        if _overlaps(b, c, travel)
+        if c.day == b.day and b.start - there < c.end and c.start < b.end + back
     ]
 
 
@@ -799,11 +891,22 @@ def _child_labour(p: _Problem, s: _Student, o: _Opportunity, slot: _Slot) -> lis
     return found
 
 
-def _slot_refusals(
-    p: _Problem, s: _Student, o: _Opportunity, slot: _Slot, travel: int
-) -> list[_Refusal]:
+def _slot_refusals(p: _Problem, s: _Student, o: _Opportunity, slot: _Slot) -> list[_Refusal]:
+    """H4 by the slot's own trips, H5-H7."""
+    travel = _slot_travel(p, s, o, slot)
+    if travel is None:
+        commute = [_Refusal("H4", "no_transport_mode", f"no usable travel mode for slot {slot.id}")]
+        legs = [(0, 0)] * len(slot.blocks)  # H5 still judged, with no travel
+    else:
+        refusal = _commute(s, travel[:2])
+        commute = [] if refusal is None else [refusal]
+        legs = travel[2]
     return (
-        [_Refusal("H5", "schedule_conflict", d) for d in _schedule(s, slot, travel)]
+        commute
+        + [
+            _Refusal("H5", "schedule_conflict", d)
+            for d in (_schedule(s, slot, legs) if travel else [])
+        ]
         + [_Refusal("H6", "over_weekly_hours", d) for d in _weekly_hours(s, slot)]
         + [_Refusal("H7", "child_labour_hours", d) for d in _child_labour(p, s, o, slot)]
     )
@@ -825,9 +928,8 @@ def _eligible_slots(p: _Problem, s: _Student, o: _Opportunity) -> Iterator[_Slot
     travel = _best_travel(p, s, o)
     if _opportunity_refusals(p, s, o, travel):
         return
-    minutes = travel[1] if travel is not None else 0
     for slot in o.slots:
-        if not _slot_refusals(p, s, o, slot, minutes):
+        if not _slot_refusals(p, s, o, slot):
             yield slot
 
 
@@ -918,11 +1020,14 @@ def _placement_rules(p: _Problem, a: _Answer) -> Iterator[str]:
     for x in a.placements:
         s, o, slot = x.student, x.opportunity, x.slot
         travel = _best_travel(p, s, o)
-        for r in _opportunity_refusals(p, s, o, travel):
+        refusals = _opportunity_refusals(p, s, o, travel)
+        for r in refusals:
             yield f"{r.rule}: student {s.id} at opportunity {o.id}: {r.detail}"
-        yield from _reported_travel(x, travel)
-        minutes = travel[1] if travel is not None else 0
-        for r in _slot_refusals(p, s, o, slot, minutes):
+        slot_travel = _slot_travel(p, s, o, slot)
+        yield from _reported_travel(x, None if slot_travel is None else slot_travel[:2])
+        for r in _slot_refusals(p, s, o, slot):
+            if r.rule == "H4" and any(q.rule == "H4" for q in refusals):
+                continue  # the opportunity's trip already fails H4: said once
             yield f"{r.rule}: student {s.id} at slot {slot.id}: {r.detail}"
 
 
@@ -1196,10 +1301,8 @@ class _StudentRefusals:
         if not slots:
             return self._codes[o.id]
         if o.id not in self._slot_codes:
-            travel = self.travel(o)
-            minutes = travel[1] if travel is not None else 0
             self._slot_codes[o.id] = frozenset(
-                r.code for slot in o.slots for r in _slot_refusals(p, s, o, slot, minutes)
+                r.code for slot in o.slots for r in _slot_refusals(p, s, o, slot)
             )
         return self._codes[o.id] | self._slot_codes[o.id]
 
@@ -1210,7 +1313,7 @@ class _StudentRefusals:
         # Candidates first: that is where a solver looks, so the count is usually reached early.
         seen = {o.id for o in self.candidates}
         rest = (o for o in self.p.opportunities.values() if o.id not in seen)
-        slots = code in _SLOT_CODES
+        slots = code in _SLOT_CODES or code in _COMMUTE_CODES
         refusing = 0
         for o in chain(self.candidates, rest):
             refusing += code in self.codes(o, slots=slots)

@@ -19,16 +19,25 @@ import numpy as np
 import numpy.typing as npt
 
 from solver.instance import BoolArray, Instance, IntArray
-from solver.problem import MODES, Problem
+from solver.problem import MODES, Problem, Slot, Trips
 from solver.rules import (
     ADULT_AGE,
     CHILD_LABOUR_AGE,
     LEARNER_AGE,
     WORKING_AGE,
     opportunity_refusals,
+    slot_commute_refusals,
     slot_refusals,
 )
-from solver.travel import UNREACHABLE, estimate_matrix, haversine_pairs, origin, trip
+from solver.travel import (
+    UNREACHABLE,
+    SlotTrip,
+    estimate_matrix,
+    haversine_pairs,
+    origin,
+    slot_trip,
+    trip,
+)
 
 # Reason codes of the spec; the position is the column in `Eligibility.refusals`.
 OPPORTUNITY_REASONS: tuple[str, ...] = (
@@ -164,12 +173,18 @@ def student_overrides(inst: Instance) -> _Keyed:
 
 
 def group_overrides(inst: Instance) -> _Keyed:
-    """The `travel_groups` entries, keyed by group * opportunities + opportunity."""
+    """The `travel_groups` entries, keyed by group * opportunities + opportunity. An entry
+    measured by day type and time (`trips`) gives the least time any of its blocks can take:
+    pairs are pruned by it, and their slots then judged by their own trips."""
     n_opps = inst.n_opps
     return _Keyed(
         *_entry_arrays(
             [
-                (gi * n_opps + inst.opp_ix[t.opportunity], t.mode, t.minutes)
+                (
+                    gi * n_opps + inst.opp_ix[t.opportunity],
+                    t.mode,
+                    t.minutes if t.trips is None else t.trips.lower_bound(t.minutes),
+                )
                 for gi, g in enumerate(inst.problem.travel_groups)
                 for t in g.travel
             ]
@@ -248,6 +263,14 @@ class _Estimates:
 def commute(
     inst: Instance, estimates: _Estimates, overrides: _Keyed, s: IntArray, o: IntArray
 ) -> tuple[IntArray, IntArray]:
+    """See `commute_by_mode`; without the minutes per mode."""
+    best, best_mode, _ = commute_by_mode(inst, estimates, overrides, s, o)
+    return best, best_mode
+
+
+def commute_by_mode(
+    inst: Instance, estimates: _Estimates, overrides: _Keyed, s: IntArray, o: IntArray
+) -> tuple[IntArray, IntArray, list[IntArray]]:
     """H4: fastest usable mode and its minutes per pair (UNREACHABLE when no mode can go), as
     `solver.travel.trip` finds it for one pair; within the limit is `rules.commute_within_limit`.
 
@@ -260,18 +283,77 @@ def commute(
     for m, minutes in enumerate(minutes_by_mode):
         has_mode = (inst.mode_mask[s] >> m) & 1 == 1
         minutes = np.where(has_mode, minutes, UNREACHABLE)
+        minutes_by_mode[m] = minutes
         better = minutes < best
         best = np.where(better, minutes, best)
         best_mode = np.where(better, m, best_mode)
-    return best, best_mode
+    return best, best_mode, minutes_by_mode
+
+
+def slot_commute(
+    inst: Instance,
+    overrides: _Keyed,
+    s: IntArray,
+    o: IntArray,
+    slot: IntArray,
+    minutes_by_mode: list[IntArray],
+) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+    """H4 per slot, for (student, slot) rows whose pair has minutes per usable mode (UNREACHABLE
+    where unusable): where the student's travel group measured a mode by day type and time
+    (`trips`) and the student has no own entry for it, the slot takes that entry's time
+    (its longest trip there or back, UNREACHABLE without one each way for every block);
+    other modes keep the pair's minutes. Returns the slot's minutes, mode (ties as
+    `commute`), and per weekly block the minutes there and back of that mode, as
+    `solver.travel.slot_trip` finds them for one slot (`rules.slot_commute_refusals`)."""
+    width = inst.slot_day.shape[1]
+    rows = s.shape[0]
+    best = np.full(rows, UNREACHABLE, dtype=np.int64)
+    best_mode = np.full(rows, -1, dtype=np.int64)
+    there = np.zeros((rows, width), dtype=np.int64)
+    back = np.zeros((rows, width), dtype=np.int64)
+    group = inst.group_of[s]
+    own = overrides.lookup(s * inst.n_opps + o)
+    offset = slot - inst.opp_slot_start[o]
+    for m, minutes in enumerate(minutes_by_mode):
+        at = np.full(rows, -1, dtype=np.int64)
+        if inst.trip_keys.size:
+            key = np.where(group >= 0, (group * inst.n_opps + o) * len(MODES) + m, -1)
+            pos = np.searchsorted(inst.trip_keys, key).clip(max=inst.trip_keys.size - 1)
+            hit = (inst.trip_keys[pos] == key) & (own[:, m] == -1) & (minutes != UNREACHABLE)
+            at = np.where(hit, inst.trip_first[pos] + offset, -1)
+        measured = at >= 0
+        t = np.where(measured, inst.trip_time[np.where(measured, at, 0)], minutes)
+        better = t < best
+        best = np.where(better, t, best)
+        best_mode = np.where(better, m, best_mode)
+        if inst.trip_keys.size:
+            row_there = np.where(
+                measured[:, None], inst.trip_there[np.where(measured, at, 0)], t[:, None]
+            )
+            row_back = np.where(
+                measured[:, None], inst.trip_back[np.where(measured, at, 0)], t[:, None]
+            )
+        else:
+            row_there = row_back = np.broadcast_to(t[:, None], (rows, width))
+        there = np.where(better[:, None], row_there, there)
+        back = np.where(better[:, None], row_back, back)
+    return best, best_mode, there, back
 
 
 # --- H5-H7: rules on (student, slot) pairs ----------------------------------------------------
 
 
-def schedule_conflict(inst: Instance, s: IntArray, slot: IntArray, t: IntArray) -> BoolArray:
-    """H5: a weekly shift overlaps a busy block on its weekday once travel both ways is added
-    (`rules.schedule_clear`)."""
+def schedule_conflict(
+    inst: Instance,
+    s: IntArray,
+    slot: IntArray,
+    t: IntArray,
+    before: IntArray | None = None,
+    after: IntArray | None = None,
+) -> BoolArray:
+    """H5: a weekly shift overlaps a busy block on its weekday once travel both ways is added:
+    `t` each way, or per weekly block (columns as `Instance.slot_day`) `before` there and
+    `after` back (`rules.schedule_clear` with its legs)."""
     conflict = np.zeros(s.shape[0], dtype=np.bool_)
     for j in range(inst.slot_day.shape[1]):
         day = inst.slot_day[slot, j]
@@ -280,8 +362,8 @@ def schedule_conflict(inst: Instance, s: IntArray, slot: IntArray, t: IntArray) 
             continue
         d = np.where(valid, day, 0)
         cs, ce = inst.busy_start[s, d], inst.busy_end[s, d]  # (pairs, k)
-        bs = (inst.slot_start[slot, j] - t)[:, None]
-        be = (inst.slot_end[slot, j] + t)[:, None]
+        bs = (inst.slot_start[slot, j] - (t if before is None else before[:, j]))[:, None]
+        be = (inst.slot_end[slot, j] + (t if after is None else after[:, j]))[:, None]
         conflict |= valid & ((bs < ce) & (cs < be)).any(axis=1)
     return conflict
 
@@ -372,7 +454,7 @@ class _Pass:
 
         `count_opportunity_rules` False: H3-H4 refusals of these pairs were already counted."""
         inst = self.inst
-        minutes, mode = commute(inst, self.estimates, self.overrides, s, o)
+        minutes, mode, by_mode = commute_by_mode(inst, self.estimates, self.overrides, s, o)
         fails = [
             *(rule(inst, s, o) for rule in H3_RULES),
             minutes == UNREACHABLE,
@@ -385,21 +467,36 @@ class _Pass:
             refused |= fail
         keep = ~refused
         s, o, minutes, mode = s[keep], o[keep], minutes[keep], mode[keep]
+        by_mode = [m[keep] for m in by_mode]
         # Expand each surviving (student, opportunity) pair to the opportunity's slots.
         counts = inst.opp_slot_start[o + 1] - inst.opp_slot_start[o]
         pair_id = np.repeat(np.arange(s.shape[0]), counts)
         offsets = np.arange(pair_id.shape[0]) - np.repeat(np.cumsum(counts) - counts, counts)
         ps, pslot = s[pair_id], inst.opp_slot_start[o][pair_id] + offsets
         pt, pmode = minutes[pair_id], mode[pair_id]
+        before = after = None
+        no_mode = too_long = np.zeros(ps.shape[0], dtype=np.bool_)
+        if inst.trip_keys.size:
+            # Trips measured by day type and time: each slot its own H4 and H5 buffers.
+            pt, pmode, before, after = slot_commute(
+                inst, self.overrides, ps, o[pair_id], pslot, [m[pair_id] for m in by_mode]
+            )
+            no_mode = pt == UNREACHABLE
+            too_long = ~no_mode & (pt > inst.max_commute[ps])
         slot_fails = [
-            schedule_conflict(inst, ps, pslot, pt),
+            no_mode,
+            too_long,
+            schedule_conflict(inst, ps, pslot, pt, before, after) & ~no_mode,
             over_weekly_hours(inst, ps, pslot),
             child_labour_hours(inst, ps, pslot),
         ]
-        ok = ~(slot_fails[0] | slot_fails[1] | slot_fails[2])
+        ok = ~np.logical_or.reduce(slot_fails)
         # An opportunity refuses for a slot rule when none of its slots is allowed.
         opp_ok = np.bincount(pair_id, weights=ok, minlength=s.shape[0]) > 0
-        for col, fail in enumerate(slot_fails, start=len(OPPORTUNITY_REASONS)):
+        columns = (_NO_MODE, _TOO_LONG, *range(len(OPPORTUNITY_REASONS), len(REASONS)))
+        for col, fail in zip(columns, slot_fails, strict=True):
+            if not fail.any():
+                continue
             opp_fail = (np.bincount(pair_id, weights=fail, minlength=s.shape[0]) > 0) & ~opp_ok
             self.count(col, s[opp_fail])
         self.parts.append((ps[ok], pslot[ok], pt[ok], pmode[ok]))
@@ -560,14 +657,45 @@ def pair_travel(
     return out
 
 
+def pair_trips(p: Problem, student: str, opportunity: str, *, group: int = -1) -> dict[str, Trips]:
+    """The trips measured by day type and time (`trips`) of one pair, by mode: its travel
+    group's, for the modes the student has no own `travel` entry for (which wins)."""
+    if group < 0:
+        return {}
+    own = {t.mode for t in p.travel if t.student == student and t.opportunity == opportunity}
+    return {
+        t.mode: t.trips
+        for t in p.travel_groups[group].travel
+        if t.opportunity == opportunity and t.trips is not None and t.mode not in own
+    }
+
+
 def pair_trip(inst: Instance, student: int, opp: int) -> tuple[str, int] | None:
     """The fastest usable mode and its minutes for one pair, by the same rules as the pass (the
-    student's own `travel` entries, then its group's, then the estimate); None: no mode goes."""
+    student's own `travel` entries, then its group's, then the estimate); None: no mode goes.
+    A mode measured by day type and time counts its least time (its slots may take longer:
+    `pair_slot_trip`)."""
     p = inst.problem
     st, op = p.students[student], p.opportunities[opp]
-    overrides = pair_travel(p, st.id, op.id, group=int(inst.group_of[student]))
+    group = int(inst.group_of[student])
+    overrides = pair_travel(p, st.id, op.id, group=group)
+    for mode, trips in pair_trips(p, st.id, op.id, group=group).items():
+        overrides[mode] = trips.lower_bound(overrides.get(mode))
     schools = {sc.id: sc for sc in p.schools}
     return trip(st, op, origin(st, schools, p.round.summer), overrides)
+
+
+def pair_slot_trip(inst: Instance, student: int, opp: int, slot: Slot) -> SlotTrip | None:
+    """The fastest usable mode for one slot of the pair, its time and each block's trips there
+    and back (`solver.travel.slot_trip`), on the same travel as `pair_trip`; None: no mode
+    makes the slot's trips."""
+    p = inst.problem
+    st, op = p.students[student], p.opportunities[opp]
+    group = int(inst.group_of[student])
+    overrides = pair_travel(p, st.id, op.id, group=group)
+    trips = pair_trips(p, st.id, op.id, group=group)
+    schools = {sc.id: sc for sc in p.schools}
+    return slot_trip(st, op, slot, origin(st, schools, p.round.summer), overrides, trips)
 
 
 def refusal_codes(inst: Instance, student: int, opp: int, slot: int | None = None) -> list[str]:
@@ -581,11 +709,15 @@ def refusal_codes(inst: Instance, student: int, opp: int, slot: int | None = Non
     codes = opportunity_refusals(st, op, age=age, trip=best, forbidden=inst.forbidden)
     if codes:
         return codes
-    assert best is not None
     slots = [inst.slots[slot]] if slot is not None else list(op.slots)
     per_slot = []
     for sl in slots:
-        fails = slot_refusals(st, op, sl, age=age, minutes=best[1], summer=p.round.summer)
+        way = pair_slot_trip(inst, student, opp, sl)
+        fails = slot_commute_refusals(st, way)
+        if way is not None:
+            fails += slot_refusals(
+                st, op, sl, age=age, minutes=way.minutes, summer=p.round.summer, legs=way.legs
+            )
         if not fails:
             return []
         per_slot.append(fails)

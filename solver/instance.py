@@ -20,7 +20,7 @@ from solver.rules import (
     slot_weekly_minutes,
     workplace_mentor_serves,
 )
-from solver.travel import origin
+from solver.travel import block_legs, origin
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -28,6 +28,8 @@ FloatArray = npt.NDArray[np.float64]
 
 # Padding for busy blocks that never conflicts: it starts after any slot could end.
 NO_BLOCK = 10**6
+# A slot's time by a measured entry when some block has no trip one way (UNREACHABLE's value).
+NEVER = int(np.iinfo(np.int32).max)
 
 
 def preference_score(rank: int | None, longest: int) -> int:
@@ -201,6 +203,8 @@ class Instance:
                 self.slot_start[si, j] = b.start
                 self.slot_end[si, j] = b.end
 
+        self._trips()
+
         # Workplace mentors able to serve each opportunity (H8), looked for among the mentors
         # of its employer only: every mentor against every opportunity would not scale.
         by_employer: dict[str, list[int]] = defaultdict(list)
@@ -218,6 +222,46 @@ class Instance:
             for o in opps
         ]
         self.mentor_capacity = np.array([m.capacity for m in mentors], dtype=np.int64)
+
+    def _trips(self) -> None:
+        """Travel group entries measured by day type and time (`trips`), per slot of their
+        opportunity: the slot's time by the entry (its longest trip there or back, NEVER when
+        some block has no trip one way) and the minutes there and back of each weekly block
+        (padded like `slot_day`), as flat rows found by `trip_keys`."""
+        p, n_opps = self.problem, self.n_opps
+        width = self.slot_day.shape[1]
+        keys: list[int] = []
+        first: list[int] = []
+        times: list[int] = []
+        there: list[list[int]] = []
+        back: list[list[int]] = []
+        for gi, g in enumerate(p.travel_groups):
+            for t in g.travel:
+                if t.trips is None:
+                    continue
+                o = self.opp_ix[t.opportunity]
+                keys.append((gi * n_opps + o) * len(MODES) + MODES.index(t.mode))
+                first.append(len(times))
+                for sl in p.opportunities[o].slots:
+                    legs = block_legs(t.minutes, t.trips, sl)
+                    row_there, row_back = [0] * width, [0] * width
+                    if legs is None:
+                        times.append(NEVER)
+                    else:
+                        times.append(max((max(leg) for leg in legs), default=t.minutes or 0))
+                        weekly = [
+                            leg for b, leg in zip(sl.blocks, legs, strict=True) if b.day is not None
+                        ]
+                        for j, (a, z) in enumerate(weekly):
+                            row_there[j], row_back[j] = a, z
+                    there.append(row_there)
+                    back.append(row_back)
+        order = np.argsort(np.array(keys, dtype=np.int64), kind="stable")
+        self.trip_keys = np.array(keys, dtype=np.int64)[order]
+        self.trip_first = np.array(first, dtype=np.int64)[order]
+        self.trip_time = np.array(times, dtype=np.int64)
+        self.trip_there = np.array(there, dtype=np.int64).reshape(-1, width)
+        self.trip_back = np.array(back, dtype=np.int64).reshape(-1, width)
 
     @property
     def n_students(self) -> int:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 DAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# Day types of a timetable (`trips` of a travel group entry): Monday-Friday, Saturday, Sunday.
+DAY_TYPES: tuple[str, ...] = ("weekday", "saturday", "sunday")
 # The spec's tie order for travel modes: walk, bike, transit, car.
 MODES: tuple[str, ...] = ("walk", "bike", "transit", "car")
 KINDS: tuple[str, ...] = (
@@ -147,11 +149,37 @@ class Travel:
     minutes: int | None
 
 
+def day_type(weekday: int) -> str:
+    """The timetable day type of a weekday (0 = Monday): weekday, saturday or sunday."""
+    return DAY_TYPES[max(0, weekday - 4)]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Trips:
+    """Measured trips of one travel entry by day type and time (`trips`, an extension of the
+    format): `there[(day type, t)]` is the trip arriving by `t` (minutes after midnight), the
+    latest one that does, from leaving to `t`; `back[(day type, t)]` the trip leaving at `t`,
+    waiting included, until the origin. None: no such trip. Times not listed take the
+    entry's `minutes`."""
+
+    there: Mapping[tuple[str, int], int | None]
+    back: Mapping[tuple[str, int], int | None]
+
+    def lower_bound(self, minutes: int | None) -> int | None:
+        """The least time any block can take by this entry (None: no trip at all), for
+        pruning pairs before their slots are looked at."""
+        values = [m for m in (*self.there.values(), *self.back.values()) if m is not None]
+        if minutes is not None:
+            values.append(minutes)
+        return min(values, default=None)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GroupTravel:
     opportunity: str
     mode: str
     minutes: int | None
+    trips: Trips | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -290,6 +318,19 @@ def opportunity_from_dict(o: Mapping[str, Any]) -> Opportunity:
     )
 
 
+def trips_from_dict(raw: Mapping[str, Any] | None) -> Trips | None:
+    """`trips` of a travel entry (`{day type: {"there"|"back": {"HH:MM": minutes}}}`)."""
+    if raw is None:
+        return None
+    there: dict[tuple[str, int], int | None] = {}
+    back: dict[tuple[str, int], int | None] = {}
+    for kind, legs in raw.items():
+        for direction, out in (("there", there), ("back", back)):
+            for clock, minutes in (legs.get(direction) or {}).items():
+                out[kind, parse_time(clock)] = minutes
+    return Trips(there=there, back=back)
+
+
 def problem_from_dict(doc: Mapping[str, Any]) -> Problem:
     """Build a `Problem` from a document that `validate_problem` accepted (defaults filled in)."""
     r = doc["round"]
@@ -333,7 +374,12 @@ def problem_from_dict(doc: Mapping[str, Any]) -> Problem:
             id=g["id"],
             students=tuple(g["students"]),
             travel=tuple(
-                GroupTravel(opportunity=t["opportunity"], mode=t["mode"], minutes=t["minutes"])
+                GroupTravel(
+                    opportunity=t["opportunity"],
+                    mode=t["mode"],
+                    minutes=t["minutes"],
+                    trips=trips_from_dict(t.get("trips")),
+                )
                 for t in g.get("travel") or ()
             ),
         )

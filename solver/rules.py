@@ -15,7 +15,8 @@ Where each rule is decided:
 - H3 eligibility: `eligible_by_cluster`, `old_enough`, `grade_ok`, `has_credentials`,
   `accepted`, `hazardous_ok`, `not_forbidden`.
 - H4 commute: `solver.travel.trip` (the fastest usable mode and its minutes),
-  `commute_within_limit`.
+  `commute_within_limit`; where trips are measured by day type and time (`trips`),
+  `solver.travel.slot_trip` and `slot_commute_refusals` per slot.
 - H5 schedule: `schedule_clear`.
 - H6 hours: `weekly_hours_within` (hours by `slot_weekly_minutes`, `max_weekly_minutes`).
 - H7 child labour: `child_labour_ok` (by `minor_hours_ok`, `child_labour_limits`,
@@ -37,6 +38,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 
 from solver.problem import Block, Forbidden, Mentor, Opportunity, Pin, Round, Slot, Student, age_on
+from solver.travel import SlotTrip
 
 # Minutes in a day; meetings are placed in minutes since Monday 00:00.
 DAY = 24 * 60
@@ -136,13 +138,26 @@ def commute_within_limit(student: Student, minutes: int) -> bool:
 # --- H5-H7 on a slot ------------------------------------------------------------------------
 
 
-def schedule_clear(student: Student, slot: Slot, minutes: int) -> bool:
-    """H5: no weekly block of the slot, widened by the trip both ways, overlaps a busy block of
-    the student on the same weekday. Dated blocks are excused absences: busy blocks do not
+def schedule_clear(
+    student: Student,
+    slot: Slot,
+    minutes: int,
+    legs: Sequence[tuple[int, int]] | None = None,
+) -> bool:
+    """H5: no weekly block of the slot, widened by the trip there before it and the trip back
+    after it, overlaps a busy block of the student on the same weekday. The trips take
+    `minutes` each, or, given `legs` ((there, back) per block of the slot, in its order: the
+    slot's `solver.travel.SlotTrip`), each block its own: with a trip there measured as the
+    latest that arrives on time, a busy block ending after that trip leaves (classes out too
+    late to catch it) is a conflict. Dated blocks are excused absences: busy blocks do not
     apply to them (refused as `schedule_conflict`)."""
     return not any(
-        b.start - minutes < c.end and c.start < b.end + minutes
-        for b in slot.blocks
+        b.start - there < c.end and c.start < b.end + back
+        for b, (there, back) in zip(
+            slot.blocks,
+            legs if legs is not None else [(minutes, minutes)] * len(slot.blocks),
+            strict=True,
+        )
         if b.day is not None
         for c in student.busy
         if c.weekday == b.day
@@ -252,13 +267,31 @@ def opportunity_refusals(
     return codes
 
 
+def slot_commute_refusals(student: Student, trip: SlotTrip | None) -> list[str]:
+    """H4 on one slot, where trips are measured by day type and time: the slot's trip
+    (`solver.travel.slot_trip`: both ways for every block) exists and is within the limit
+    (refused as `no_transport_mode`, `commute_too_long`). Without such measurements a slot's
+    trip is the opportunity's, which `opportunity_refusals` judged already."""
+    if trip is None:
+        return ["no_transport_mode"]
+    return [] if commute_within_limit(student, trip.minutes) else ["commute_too_long"]
+
+
 def slot_refusals(
-    student: Student, opp: Opportunity, slot: Slot, *, age: int, minutes: int, summer: bool
+    student: Student,
+    opp: Opportunity,
+    slot: Slot,
+    *,
+    age: int,
+    minutes: int,
+    summer: bool,
+    legs: Sequence[tuple[int, int]] | None = None,
 ) -> list[str]:
     """The reason codes of every H5-H7 rule the slot breaks for the student, whose trip there
-    takes `minutes` ([] when the slot is open to the student)."""
+    and back takes `minutes` (or, per block, `legs`: see `schedule_clear`) ([] when the slot
+    is open to the student)."""
     checks = (
-        ("schedule_conflict", schedule_clear(student, slot, minutes)),
+        ("schedule_conflict", schedule_clear(student, slot, minutes, legs)),
         ("over_weekly_hours", weekly_hours_within(student, slot)),
         ("child_labour_hours", child_labour_ok(age, opp, slot, summer)),
     )

@@ -3,16 +3,20 @@ per mode, with `travel` overrides (measured facts) winning over the estimate.
 
 Both a scalar form (one trip) and a vectorised form (a block of students by a block of
 opportunities) are here; they compute the same formula and a test keeps them in agreement.
+Where a travel group's entry measures trips by block (`trips`: by day type, the trip there
+arriving by a block's start and the trip back leaving at its end), `slot_trip` judges one slot
+by them: the mode that makes every block's trips both ways, fastest over the slot's longest.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from solver.problem import MODES, Location, Opportunity, School, Student
+from solver.problem import MODES, Location, Opportunity, School, Slot, Student, Trips, day_type
 
 EARTH_RADIUS_KM = 6371.0088
 DETOUR = 1.3
@@ -57,22 +61,87 @@ def trip(
     """The fastest usable mode and its minutes (ties: walk, bike, transit, car), or None."""
     overrides = overrides or {}
     best: tuple[str, int] | None = None
-    distance: float | None = None
     for mode in MODES:
         if mode not in student.travel_modes:
             continue
-        if mode in overrides:
-            minutes = overrides[mode]
+        minutes = mode_minutes(opp, origin_at, overrides, mode)
+        if minutes is not None and (best is None or minutes < best[1]):
+            best = (mode, minutes)
+    return best
+
+
+def mode_minutes(
+    opp: Opportunity, origin_at: Location, overrides: dict[str, int | None], mode: str
+) -> int | None:
+    """t(s, o, mode): the measured entry when there is one, else the estimate from the
+    origin (transit only to a transit-accessible site); None: the mode cannot make the trip."""
+    if mode in overrides:
+        return overrides[mode]
+    if mode == "transit" and not opp.transit_accessible:
+        return None
+    return estimate_minutes(haversine_km(origin_at, opp.location), mode)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SlotTrip:
+    """How a student gets to one slot and back: the mode, the slot's time by it (the longest
+    trip there or back over the slot's blocks, which H4 holds to the limit) and, per block of
+    the slot in its order, the minutes there and back (H5 keeps the student free for them)."""
+
+    mode: str
+    minutes: int
+    legs: tuple[tuple[int, int], ...]
+
+
+def block_legs(
+    minutes: int | None, trips: Trips | None, slot: Slot
+) -> tuple[tuple[int, int], ...] | None:
+    """(there, back) minutes of each block of the slot by one mode whose entry takes `minutes`
+    and, when measured by day type and time, `trips` (a block's time not listed takes
+    `minutes`); None when some block has no trip one way."""
+    legs = []
+    for b in slot.blocks:
+        kind = day_type(b.weekday)
+        there = minutes if trips is None else trips.there.get((kind, b.start), minutes)
+        back = minutes if trips is None else trips.back.get((kind, b.end), minutes)
+        if there is None or back is None:
+            return None
+        legs.append((there, back))
+    return tuple(legs)
+
+
+def slot_trip(
+    student: Student,
+    opp: Opportunity,
+    slot: Slot,
+    origin_at: Location,
+    overrides: dict[str, int | None] | None = None,
+    trips: dict[str, Trips] | None = None,
+) -> SlotTrip | None:
+    """The fastest usable mode for the slot (ties: walk, bike, transit, car), or None.
+
+    A mode takes `trip`'s minutes for every block, unless `trips` measures it by day type and
+    time (the entry whose `minutes` is `overrides[mode]`): then each block takes its own trips
+    there and back, the slot the longest of them, and a block with no trip one way rules the
+    mode out for the slot."""
+    overrides = overrides or {}
+    best: SlotTrip | None = None
+    for mode in MODES:
+        if mode not in student.travel_modes:
+            continue
+        measured = (trips or {}).get(mode)
+        if measured is not None:
+            minutes = overrides.get(mode)
+        else:
+            minutes = mode_minutes(opp, origin_at, overrides, mode)
             if minutes is None:
                 continue
-        else:
-            if mode == "transit" and not opp.transit_accessible:
-                continue
-            if distance is None:
-                distance = haversine_km(origin_at, opp.location)
-            minutes = estimate_minutes(distance, mode)
-        if best is None or minutes < best[1]:
-            best = (mode, minutes)
+        legs = block_legs(minutes, measured, slot)
+        if legs is None or (not legs and minutes is None):
+            continue
+        longest = max((max(leg) for leg in legs), default=minutes or 0)
+        if best is None or longest < best.minutes:
+            best = SlotTrip(mode=mode, minutes=longest, legs=legs)
     return best
 
 

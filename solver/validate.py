@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Final, TypeGuard
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from solver.problem import DAYS, KINDS, MODES
+from solver.problem import DAY_TYPES, DAYS, KINDS, MODES
 
 FORMAT: Final = "wbl-problem/1"
 
@@ -682,6 +682,7 @@ def _check_travel_groups(groups: list[object], index: _Index, issues: _Issues) -
             opp = _ref(entry, "opportunity", entry_path, issues, index.opportunities, "opportunity")
             mode = _check_mode(entry, entry_path, issues)
             _check_travel_minutes(entry, entry_path, issues)
+            _check_trips(entry, entry_path, issues)
             if opp is None or mode is None:
                 continue
             if (opp, mode) in first:
@@ -693,6 +694,57 @@ def _check_travel_groups(groups: list[object], index: _Index, issues: _Issues) -
                 )
             else:
                 first[opp, mode] = k
+
+
+def _check_trips(entry: _Obj, path: str, issues: _Issues) -> None:
+    """`trips` (an extension): `{day type: {"there"|"back": {"HH:MM": minutes or null}}}`,
+    day types weekday, saturday and sunday; a time of "there" is a block's start (00:00-23:59),
+    of "back" its end (00:01-24:00)."""
+    trips = entry.get("trips", _MISSING)
+    if trips is _MISSING or trips is None:
+        return
+    where = f"{path}.trips"
+    if not isinstance(trips, dict):
+        _add(issues, where, f"must be an object, not {_kind(trips)}")
+        return
+    for kind, legs in trips.items():
+        if kind not in DAY_TYPES:
+            _add(issues, where, f"unknown day type {_quote(kind)} (weekday, saturday or sunday)")
+            continue
+        if not isinstance(legs, dict):
+            _add(issues, f"{where}.{kind}", f"must be an object, not {_kind(legs)}")
+            continue
+        for direction, times in legs.items():
+            at = f"{where}.{kind}.{direction}"
+            if direction not in ("there", "back"):
+                _add(
+                    issues,
+                    f"{where}.{kind}",
+                    f"unknown direction {_quote(direction)} (there or back)",
+                )
+                continue
+            if not isinstance(times, dict):
+                _add(issues, at, f"must be an object, not {_kind(times)}")
+                continue
+            for clock, minutes in times.items():
+                ok = (
+                    clock in _TIMES
+                    if direction == "there"
+                    else (clock == _END_OF_DAY or _TIMES.get(clock, 0) > 0)
+                )
+                if not ok:
+                    what = (
+                        "a block's start 00:00-23:59"
+                        if direction == "there"
+                        else "a block's end 00:01-24:00"
+                    )
+                    _add(issues, at, f"key {_quote(clock)} must be {what} as HH:MM")
+                if minutes is not None and (not _is_int(minutes) or minutes < 0):
+                    _add(
+                        issues,
+                        f"{at}.{clock}",
+                        f"must be an integer >= 0 or null, not {minutes!r}"[:120],
+                    )
 
 
 def _pin_slot(

@@ -29,8 +29,9 @@ from scheduler.transit import (
 from solver.io import expand_travel_groups
 from solver.problem import Location
 from solver.travel import estimate_minutes, haversine_km
+from tests.gtfs_data import CAIRNS_EXTRACT
 
-CAIRNS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "cairns_gtfs.zip"
+CAIRNS = CAIRNS_EXTRACT
 
 # A Thursday of the Cairns feed's ordinary weekday service.
 THURSDAY = dt.date(2014, 9, 11)
@@ -48,8 +49,6 @@ def _hms(text: str) -> int:
 
 @pytest.fixture(scope="module")
 def cairns() -> Feed:
-    if not CAIRNS.exists():
-        pytest.skip(f"the Cairns GTFS feed is not at {CAIRNS} (see ../shared/data/README.md)")
     return load_feed(CAIRNS)
 
 
@@ -57,10 +56,10 @@ def cairns() -> Feed:
 
 
 def test_cairns_feed_loads(cairns: Feed) -> None:
-    """load_feed: the README's counts, timezone and service period."""
-    assert len(cairns.stop_ids) == 416
-    assert len(cairns.trip_ids) == 1339
-    assert cairns.st_trip.shape[0] == 37790
+    """load_feed: the extract's counts (tests/data/gtfs), timezone and service period."""
+    assert len(cairns.stop_ids) == 176
+    assert len(cairns.trip_ids) == 473
+    assert cairns.st_trip.shape[0] == 13282
     assert cairns.timezone == "Australia/Brisbane"
     assert service_period(cairns) == (dt.date(2014, 5, 26), dt.date(2014, 12, 28))
 
