@@ -6,7 +6,9 @@ account may see and change is decided per object by the `scheduler` services the
 refused (403). Views are thin: parse the request, call one service, render or redirect.
 
 The blueprint's modules, one per page or group of pages: `rounds` (the list of rounds, a
-round's dashboard). Each module registers its routes on `bp` when imported below.
+round's dashboard), `imports`, `assignments`, `students` (a student and the actions on them),
+`runs` (solve, progress, cancel, keep, compare), `publish`, `audit`, `equity`. Each registers
+its routes on `bp` when imported below.
 """
 
 from __future__ import annotations
@@ -48,12 +50,15 @@ def _navigation() -> dict[str, object]:
 
 
 # The page modules register their routes on `bp`.
-from web.coordinator import imports, rounds, students  # noqa: E402
-import web.coordinator.assignments  # noqa: E402, F401
-from web.coordinator import rounds  # noqa: E402
-from web.coordinator import equity, rounds  # noqa: E402, F401 (equity: registers its page)
+from web.coordinator import (  # noqa: E402
+    assignments,
+    audit,
+    equity,
+    imports,
+    publish,
+    rounds,
+    runs,
+    students,
+)
 
-__all__ += ["imports", "rounds", "students"]
-from web.coordinator import audit, publish, rounds, runs  # noqa: E402
-
-__all__ += ["audit", "publish", "rounds", "runs"]
+__all__ += ["assignments", "audit", "equity", "imports", "publish", "rounds", "runs", "students"]
