@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask_login import current_user
 
 from models import Round, User
+from scheduler.access import require_edit
 from scheduler.queries import get_round
 from web.db import get_session
 
-__all__ = ["actor", "round_of"]
+__all__ = ["actor", "editable_round", "round_of"]
 
 
 def actor() -> User:
@@ -20,3 +21,11 @@ def actor() -> User:
 def round_of(round_id: int) -> Round:
     """The round of the URL, if the account may read it (else the 404 of `UnknownId`)."""
     return get_round(get_session(), round_id, actor())
+
+
+def editable_round(round_id: int) -> Round:
+    """The round of a URL that changes it: read as `round_of`, then the account must be allowed
+    to change it (`NotAllowed`, 403, for a viewer) before any form is read."""
+    rnd = round_of(round_id)
+    require_edit(get_session(), rnd, actor())
+    return rnd

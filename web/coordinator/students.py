@@ -35,7 +35,7 @@ from scheduler.queries import (
 )
 from scheduler.student_page import may_edit, round_student, student_page
 from web.coordinator import bp
-from web.coordinator.common import actor, round_of
+from web.coordinator.common import actor, editable_round, round_of
 from web.db import get_session
 
 __all__ = ["RULES", "Week", "week"]
@@ -326,7 +326,7 @@ def _act(
 @bp.post("/rounds/<int:round_id>/students/<int:student_id>/unplace")
 def student_unplace(round_id: int, student_id: int) -> ResponseReturnValue:
     """Take the student out of their placement (with their pins, when asked)."""
-    rnd = round_of(round_id)
+    rnd = editable_round(round_id)
     st = round_student(get_session(), rnd, student_id, actor())
     form = UnplaceForm()
     return _act(
@@ -342,7 +342,7 @@ def student_unplace(round_id: int, student_id: int) -> ResponseReturnValue:
 @bp.post("/rounds/<int:round_id>/students/<int:student_id>/pin")
 def student_pin(round_id: int, student_id: int) -> ResponseReturnValue:
     """Pin the student to their placement, so that a re-solve keeps it."""
-    rnd = round_of(round_id)
+    rnd = editable_round(round_id)
     session, who = get_session(), actor()
     st = round_student(session, rnd, student_id, who)
     form = PinForm()
@@ -358,7 +358,7 @@ def student_pin(round_id: int, student_id: int) -> ResponseReturnValue:
 @bp.post("/rounds/<int:round_id>/students/<int:student_id>/unpin")
 def student_unpin(round_id: int, student_id: int) -> ResponseReturnValue:
     """Remove every pin of the student."""
-    rnd = round_of(round_id)
+    rnd = editable_round(round_id)
     session, who = get_session(), actor()
     st = round_student(session, rnd, student_id, who)
     return _act(
@@ -374,7 +374,7 @@ def student_unpin(round_id: int, student_id: int) -> ResponseReturnValue:
 @bp.post("/rounds/<int:round_id>/students/<int:student_id>/forbid")
 def student_forbid(round_id: int, student_id: int) -> ResponseReturnValue:
     """Rule out one opportunity for the student."""
-    rnd = round_of(round_id)
+    rnd = editable_round(round_id)
     session, who = get_session(), actor()
     st = round_student(session, rnd, student_id, who)
     form = ForbidForm()
@@ -426,7 +426,7 @@ def move_targets_page(round_id: int, student_id: int) -> ResponseReturnValue:
 @bp.post("/rounds/<int:round_id>/students/<int:student_id>/move")
 def student_move(round_id: int, student_id: int) -> ResponseReturnValue:
     """Move the student to the slot chosen (pinned there, so a re-solve keeps it)."""
-    rnd = round_of(round_id)
+    rnd = editable_round(round_id)
     session, who = get_session(), actor()
     st = round_student(session, rnd, student_id, who)
     form = MoveForm()
