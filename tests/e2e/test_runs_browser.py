@@ -6,6 +6,7 @@ photographed at desktop and phone widths."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -148,7 +149,11 @@ def test_solve_watch_keep_compare_publish(
     expect(page.get_by_text("Published: every student")).to_be_visible()
     links = page.get_by_role("table").filter(has_text="Calendar feed")
     expect(links).to_be_visible()
-    expect(links.get_by_role("link").first).to_have_attribute("href", _FEED)
+    feed = links.get_by_role("link", name="/feeds/").first
+    expect(feed).to_have_attribute("href", _FEED)
+    expect(links.get_by_role("link", name="/p/").first).to_have_attribute(
+        "href", re.compile(r"/p/[A-Za-z0-9_-]{43}$")
+    )
     assert page.evaluate("document.querySelector('meta[name=referrer]').content") == "no-referrer"
     _check(page, shoot, "publish-links-desktop")
 
@@ -169,7 +174,7 @@ def test_solve_watch_keep_compare_publish(
         _check(phone, shoot, f"{name}-phone")
 
 
-_FEED = __import__("re").compile(r"/feeds/[A-Za-z0-9_-]{43}\.ics$")
+_FEED = re.compile(r"/feeds/[A-Za-z0-9_-]{43}\.ics$")
 
 
 class session_for:
