@@ -360,13 +360,16 @@ def link_rows(
             stmt = stmt.where(model.external_id > after)
         if limit is not None:
             stmt = stmt.limit(limit)
-        for row in session.execute(stmt):
-            token = "" if row[3] is not None else link_token(key, str(row[2]))
-            yield LinkRow(
-                kind=kind,
-                id=str(row[0]),
-                name=str(row[1]),
-                email=str(row[4] or "") if email is not None else "",
-                feed_url=feed_url(base_url, token) if token else "",
-                page_url=page_url(base_url, token) if token else "",
-            )
+        # `with`: a caller that stops reading early (next(), a client gone mid-download)
+        # closes the server-side cursor when the generator is closed, not at garbage collection.
+        with session.execute(stmt) as result:
+            for row in result:
+                token = "" if row[3] is not None else link_token(key, str(row[2]))
+                yield LinkRow(
+                    kind=kind,
+                    id=str(row[0]),
+                    name=str(row[1]),
+                    email=str(row[4] or "") if email is not None else "",
+                    feed_url=feed_url(base_url, token) if token else "",
+                    page_url=page_url(base_url, token) if token else "",
+                )

@@ -227,10 +227,12 @@ def _employer_rows(
     )
     if only is not None:
         stmt = stmt.where(e.external_id == only)
-    for row in session.execute(stmt.execution_options(yield_per=_YIELD_PER)):
-        emp_id, emp, opp_id, title, address, slot_id, blocks, name, email, men, status = row
-        cells = (emp_id, emp, opp_id, title, address, slot_id, _schedule(blocks), *days)
-        yield emp_id, emp, (*cells, name, email, men, str(status))
+    # `with`: a reader that stops early closes the server-side cursor at once.
+    with session.execute(stmt.execution_options(yield_per=_YIELD_PER)) as result:
+        for row in result:
+            emp_id, emp, opp_id, title, address, slot_id, blocks, name, email, men, status = row
+            cells = (emp_id, emp, opp_id, title, address, slot_id, _schedule(blocks), *days)
+            yield emp_id, emp, (*cells, name, email, men, str(status))
 
 
 def _school_rows(
@@ -278,30 +280,34 @@ def _school_rows(
     )
     if only is not None:
         stmt = stmt.where(group == only)
-    for row in session.execute(stmt.execution_options(yield_per=_YIELD_PER)):
-        # The typed row of 23 columns, untyped: positions are the select list's above.
-        values: tuple[Any, ...] = tuple(row)
-        school_id, school, *student, kind, emp, emp_email, address, slot_id, blocks = values[:14]
-        men, com, day, start, end, mode, minutes, rank, status = values[14:]
-        meeting = f"{day} {start}-{end}" if day is not None else None
-        cells = (school_id or None, school, *student, str(kind), emp, emp_email, address)
-        yield (
-            school_id,
-            school or "(no school)",
-            (
-                *cells,
-                slot_id,
-                _schedule(blocks),
-                *days,
-                men,
-                com,
-                meeting,
-                str(mode),
-                minutes,
-                rank,
-                str(status),
-            ),
-        )
+    # `with`: a reader that stops early closes the server-side cursor at once.
+    with session.execute(stmt.execution_options(yield_per=_YIELD_PER)) as result:
+        for row in result:
+            # The typed row of 23 columns, untyped: positions are the select list's above.
+            values: tuple[Any, ...] = tuple(row)
+            school_id, school, *student, kind, emp, emp_email, address, slot_id, blocks = values[
+                :14
+            ]
+            men, com, day, start, end, mode, minutes, rank, status = values[14:]
+            meeting = f"{day} {start}-{end}" if day is not None else None
+            cells = (school_id or None, school, *student, str(kind), emp, emp_email, address)
+            yield (
+                school_id,
+                school or "(no school)",
+                (
+                    *cells,
+                    slot_id,
+                    _schedule(blocks),
+                    *days,
+                    men,
+                    com,
+                    meeting,
+                    str(mode),
+                    minutes,
+                    rank,
+                    str(status),
+                ),
+            )
 
 
 # --- Writers -------------------------------------------------------------------------------------
